@@ -1,0 +1,35 @@
+import type { Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { FastifyInstance } from 'fastify';
+import { unsupportedEncoding } from '../core/errors.js';
+
+const DECODERS: Record<string, () => Transform> = {
+  gzip: createGunzip,
+  'x-gzip': createGunzip,
+  deflate: createInflate,
+  br: createBrotliDecompress,
+};
+
+/**
+ * Request bodies may be compressed with gzip, deflate or br (the JS client sends br). They are inflated
+ * as a stream before parsing, so Fastify's body limit counts inflated bytes: a zip bomb stops at the
+ * limit with 413 instead of filling memory. Any other Content-Encoding is 415.
+ */
+export function registerBodyDecoding(app: FastifyInstance): void {
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    const header = req.headers['content-encoding'];
+    if (header === undefined) return payload;
+    const encoding = header.trim().toLowerCase();
+    if (encoding === '' || encoding === 'identity') return payload;
+    const decoder = DECODERS[encoding];
+    if (!decoder) throw unsupportedEncoding(header);
+    const inflated = decoder() as Transform & { receivedEncodedLength: number };
+    // Fastify checks Content-Length against the bytes received on the wire, not the inflated ones.
+    inflated.receivedEncodedLength = 0;
+    payload.on('data', (chunk: Buffer) => (inflated.receivedEncodedLength += chunk.length));
+    payload.on('error', (err) => inflated.destroy(err));
+    inflated.on('error', () => payload.destroy());
+    payload.pipe(inflated);
+    return inflated;
+  });
+}

@@ -1,0 +1,11 @@
+import type { JobService } from '../core/service.js';
+import type { LogFollower } from '../live/follower.js';
+import type { Config } from '../server/config.js';
+
+/** What every API plugin gets from the server assembly. */
+export interface ApiContext {
+  service: JobService;
+  config: Config;
+  /** Open log responses, ended cleanly on shutdown. */
+  followers: Set<LogFollower>;
+}

@@ -1,0 +1,26 @@
+import cors from '@fastify/cors';
+import type { FastifyInstance } from 'fastify';
+import { registerAuth } from '../auth/request-auth.js';
+import { registerBodyDecoding } from './body.js';
+import type { ApiContext } from './context.js';
+import { registerErrorHandling } from './errors.js';
+import { jobRoutes } from './jobs.js';
+import { logRoutes } from './logs.js';
+import { producerRoutes } from './producer.js';
+
+/** The whole /v2 API on one Fastify instance. */
+export async function registerApi(app: FastifyInstance, ctx: ApiContext): Promise<void> {
+  registerErrorHandling(app, ctx.config.maxBodyBytes);
+  // Browsers may call the API from any page, as Apify allows; preflights are answered on every path.
+  await app.register(cors, {
+    origin: '*',
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
+    exposedHeaders: ['X-Log-Offset', 'X-Log-Length', 'Content-Range', 'ETag', 'Retry-After', 'X-RateLimit-Limit'],
+    maxAge: 3600,
+  });
+  registerAuth(app, ctx.service.store);
+  registerBodyDecoding(app);
+  logRoutes(app, ctx);
+  jobRoutes(app, ctx);
+  producerRoutes(app, ctx);
+}

@@ -1,0 +1,115 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import { pipeline, type Readable, type Transform } from 'node:stream';
+import { constants, createBrotliCompress, createGzip } from 'node:zlib';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authorizeRead } from '../auth/request-auth.js';
+import { ApiError, recordNotFound } from '../core/errors.js';
+import { isTerminal, type JobKind } from '../core/job.js';
+import { NOT_FOUND_TEXT } from '../core/service.js';
+import { LogFollower } from '../live/follower.js';
+import { ansiStripStream } from '../text/ansi-transform.js';
+import type { ApiContext } from './context.js';
+import { booleanParam, jobIdParam } from './params.js';
+import { etagMatches, parseRange, pickEncoding } from './range.js';
+import { resource } from './routes.js';
+
+type Query = Record<string, string | string[] | undefined>;
+
+function compressor(encoding: 'gzip' | 'br', live: boolean): Transform {
+  // While following, every write is flushed so that a line reaches the reader as soon as it is logged.
+  if (encoding === 'gzip') return createGzip(live ? { flush: constants.Z_SYNC_FLUSH } : {});
+  return createBrotliCompress({
+    ...(live ? { flush: constants.BROTLI_OPERATION_FLUSH } : {}),
+    params: { [constants.BROTLI_PARAM_QUALITY]: live ? 4 : 6 },
+  });
+}
+
+/** Sends the head ourselves (with the headers hooks set on the reply) and leaves the body to the caller. */
+function takeOver(reply: FastifyReply, status: number, headers: OutgoingHttpHeaders) {
+  reply.hijack();
+  return reply.raw.writeHead(status, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...headers });
+}
+
+/**
+ * GET of a log, shared by /v2/actor-builds/:id/log, /v2/actor-runs/:id/log and /v2/logs/:id. Headers go
+ * out at once (a quiet build must not time a client out), then stored bytes, then live appends.
+ */
+async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequest, reply: FastifyReply) {
+  const { service, config } = ctx;
+  const id = jobIdParam(req.params, () => recordNotFound(NOT_FOUND_TEXT[kind]));
+  const query = req.query as Query;
+  const stream = booleanParam(query, 'stream');
+  const download = booleanParam(query, 'download');
+  const raw = booleanParam(query, 'raw');
+  const job = await service.get(id, kind);
+  authorizeRead(req, job, config.privateReads);
+  const info = (await service.store.logInfo(id))!;
+  const follow = stream && !isTerminal(job.status);
+
+  const headers: OutgoingHttpHeaders = {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+    Vary: 'Accept-Encoding',
+    'Accept-Ranges': 'bytes',
+  };
+  if (download) headers['Content-Disposition'] = `attachment; filename="${id}.log"`;
+  const encoding = pickEncoding(req.headers['accept-encoding']);
+  if (encoding) headers['Content-Encoding'] = encoding;
+
+  if (!follow) {
+    const etag = `"${id}-${info.start}-${info.length}-${raw ? 'raw' : 'text'}${encoding ? `-${encoding}` : ''}"`;
+    if (isTerminal(job.status)) {
+      headers.ETag = etag;
+      if (etagMatches(req.headers['if-none-match'], etag)) {
+        return void takeOver(reply, 304, { ETag: etag, Vary: 'Accept-Encoding' }).end();
+      }
+    }
+  }
+
+  let from = info.start;
+  let until: number | undefined;
+  let status = 200;
+  const range = parseRange(req.headers.range);
+  if (range) {
+    from = 'suffix' in range ? Math.max(info.length - range.suffix, info.start) : Math.max(range.from, info.start);
+    until = 'to' in range ? range.to : undefined;
+    const end = Math.min(until ?? info.length, info.length);
+    if (!follow && from >= end) {
+      throw new ApiError(416, 'range-not-satisfiable', `The log has ${info.length} bytes; range "${req.headers.range}" is outside them.`, {
+        'Content-Range': `bytes */${info.length}`,
+      });
+    }
+    status = 206;
+    // While following, the end is not known yet: `*` as the complete length, the last byte known so far.
+    headers['Content-Range'] = follow
+      ? `bytes ${from}-${Math.max(from, info.length) - 1}/*`
+      : `bytes ${from}-${end - 1}/${info.length}`;
+  }
+  headers['X-Log-Offset'] = from;
+  if (!follow && raw && !encoding) headers['Content-Length'] = Math.min(until ?? info.length, info.length) - from;
+
+  const res = takeOver(reply, status, headers);
+  res.flushHeaders();
+  if (req.method === 'HEAD') return void res.end();
+
+  const source = new LogFollower({ store: service.store, bus: service.bus, jobId: id, from, follow, until: follow ? undefined : until });
+  ctx.followers.add(source);
+  source.once('close', () => ctx.followers.delete(source));
+  const stages: (Readable | Transform)[] = [source];
+  if (!raw) stages.push(ansiStripStream());
+  if (encoding) stages.push(compressor(encoding, follow));
+  pipeline([...stages, res], (err) => {
+    if (!err) return;
+    res.destroy();
+    // A reader that goes away mid-stream is normal; anything else is worth a line in the server log.
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') req.log.warn({ err }, 'log response failed');
+  });
+}
+
+export function logRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const handler = (kind: JobKind | 'any') => (req: FastifyRequest, reply: FastifyReply) => serveLog(ctx, kind, req, reply);
+  resource(app, '/v2/actor-builds/:id/log', { GET: handler('build') });
+  resource(app, '/v2/actor-runs/:id/log', { GET: handler('run') });
+  resource(app, '/v2/logs/:id', { GET: handler('any') });
+}

@@ -1,0 +1,54 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { permissionDenied, tokenNotValid, tokenRequired } from '../core/errors.js';
+import type { JobRecord } from '../core/job.js';
+import type { Store, UserRecord } from '../store/store.js';
+import { hashToken } from './tokens.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The token's user; null when no token was sent. */
+    user: UserRecord | null;
+  }
+}
+
+/** The token from `Authorization: Bearer <token>` or `?token=`; the header wins. */
+function tokenOf(req: FastifyRequest): string | undefined {
+  const header = req.headers.authorization;
+  if (header) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) return header.trim() || undefined; // a malformed header is an invalid token, not an absent one
+    return match[1];
+  }
+  const query = (req.query as Record<string, unknown> | undefined)?.token;
+  return typeof query === 'string' && query !== '' ? query : undefined;
+}
+
+/** Resolves the token of every request once; a token that is sent but unknown is 401 everywhere. */
+export function registerAuth(app: FastifyInstance, store: Store): void {
+  app.decorateRequest('user', null);
+  app.addHook('onRequest', async (req) => {
+    const token = tokenOf(req);
+    if (token === undefined) return;
+    const user = await store.userByTokenHash(hashToken(token));
+    if (!user) throw tokenNotValid();
+    req.user = user;
+  });
+}
+
+export function requireUser(req: FastifyRequest): UserRecord {
+  if (!req.user) throw tokenRequired();
+  return req.user;
+}
+
+/** Reads are open by id unless the server is private; then only the owner may read. */
+export function authorizeRead(req: FastifyRequest, job: JobRecord, privateReads: boolean): void {
+  if (!privateReads) return;
+  const user = requireUser(req);
+  if (user.id !== job.userId) throw permissionDenied();
+}
+
+export function authorizeWrite(req: FastifyRequest, job: JobRecord): UserRecord {
+  const user = requireUser(req);
+  if (user.id !== job.userId) throw permissionDenied();
+  return user;
+}

@@ -1,0 +1,34 @@
+import { createUser } from '../auth/tokens.js';
+import { resolveConfig, type ConfigFlags } from '../server/config.js';
+import { startServer } from '../server/app.js';
+
+/** `buildlog serve`: runs until SIGINT/SIGTERM, then shuts down cleanly. */
+export async function serve(flags: ConfigFlags): Promise<void> {
+  const config = resolveConfig(flags);
+  const server = await startServer(config, true);
+  if (!config.token && (await server.store.countUsers()) === 0) {
+    const { user, token } = await createUser(server.store, 'admin');
+    process.stderr.write(
+      `Created user "${user.username}". Its API token (shown only this once):\n\n  ${token}\n\n` +
+        `Use it as BUILDLOG_TOKEN, or Authorization: Bearer <token>.\n`,
+    );
+  }
+  process.stderr.write(`buildlog listening on ${server.url} (data: ${config.dataDir})\n`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.app.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    server.close().then(
+      () => process.exit(0),
+      (err) => {
+        server.app.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,195 @@
+import type { LiveBus } from '../live/bus.js';
+import type { Store, UserRecord } from '../store/store.js';
+import { invalidInput, permissionDenied, recordNotFound } from './errors.js';
+import { newId } from './ids.js';
+import {
+  assertTransition,
+  isTerminal,
+  type JobKind,
+  type JobRecord,
+  type JobStatus,
+  type StatusPatch,
+} from './job.js';
+
+export const NOT_FOUND_TEXT: Record<JobKind | 'any', string> = {
+  build: 'Actor build was not found',
+  run: 'Actor run was not found',
+  any: 'The requested resource was not found.',
+};
+
+/** Longest `waitForFinish` we hold a request for, as Apify does. */
+export const MAX_WAIT_SECS = 60;
+
+export interface NewJobInput {
+  kind: JobKind;
+  user: UserRecord;
+  actId?: string;
+  buildId?: string | null;
+  buildNumber?: string | null;
+  origin?: string;
+  meta?: Record<string, unknown>;
+  options?: Record<string, unknown>;
+  status?: JobStatus;
+}
+
+export interface AppendOutcome {
+  start: number;
+  end: number;
+  duplicate: boolean;
+}
+
+/**
+ * The job and log operations the API needs, over any Store and LiveBus: every committed change is
+ * published so that followers on every node hear about it.
+ */
+export class JobService {
+  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Aborted on close, so held `waitForFinish` requests answer at once. */
+  readonly #closing = new AbortController();
+
+  constructor(
+    readonly store: Store,
+    readonly bus: LiveBus,
+    readonly options: { gracefulAbortSecs: number } = { gracefulAbortSecs: 30 },
+  ) {}
+
+  /** The job, or 404 with the text Apify uses for that kind of path. */
+  async get(id: string, kind: JobKind | 'any'): Promise<JobRecord> {
+    const job = await this.store.getJob(id);
+    if (!job || (kind !== 'any' && job.kind !== kind)) throw recordNotFound(NOT_FOUND_TEXT[kind]);
+    return job;
+  }
+
+  /** The job, if `user` may write to it. */
+  async getOwned(id: string, kind: JobKind | 'any', user: UserRecord): Promise<JobRecord> {
+    const job = await this.get(id, kind);
+    if (job.userId !== user.id) throw permissionDenied();
+    return job;
+  }
+
+  async create(input: NewJobInput): Promise<JobRecord> {
+    const now = Date.now();
+    const status = input.status ?? 'RUNNING';
+    const job: JobRecord = {
+      id: newId(),
+      kind: input.kind,
+      userId: input.user.id,
+      actId: input.actId ?? 'default',
+      buildId: input.buildId ?? null,
+      buildNumber: input.buildNumber ?? null,
+      status,
+      statusMessage: null,
+      exitCode: null,
+      origin: input.origin ?? 'API',
+      meta: input.meta ?? {},
+      options: input.options ?? {},
+      startedAt: now,
+      finishedAt: isTerminal(status) ? now : null,
+    };
+    await this.store.createJob(job);
+    return job;
+  }
+
+  /**
+   * Moves a job to `patch.status` if the lifecycle allows it. Setting the status it already has is a
+   * no-op (so a retried PUT succeeds). Lost races with another writer are retried against the new status.
+   */
+  async setStatus(job: JobRecord, patch: StatusPatch): Promise<JobRecord> {
+    let current = job;
+    for (;;) {
+      if (current.status === patch.status) {
+        if (patch.statusMessage === undefined || patch.statusMessage === current.statusMessage) return current;
+        if (isTerminal(current.status)) return current;
+      } else {
+        assertTransition(current.status, patch.status);
+      }
+      const finishedAt = isTerminal(patch.status) ? Date.now() : undefined;
+      const updated = await this.store.updateJobStatus(current.id, current.status, { finishedAt, ...patch });
+      if (updated) {
+        if (updated.status !== current.status) {
+          this.bus.publish({ type: 'status', jobId: updated.id, status: updated.status });
+        }
+        return updated;
+      }
+      current = await this.get(current.id, 'any');
+    }
+  }
+
+  /**
+   * Apify's abort: a terminal job is returned unchanged; otherwise it becomes ABORTED, or with
+   * `gracefully` ABORTING first, and ABORTED once the producer finishes or the grace period ends.
+   */
+  async abort(job: JobRecord, gracefully: boolean): Promise<JobRecord> {
+    if (isTerminal(job.status) || (gracefully && job.status === 'ABORTING')) return job;
+    if (!gracefully || job.status === 'TIMING-OUT') {
+      const target = job.status === 'TIMING-OUT' ? 'TIMED-OUT' : 'ABORTED';
+      return this.setStatus(job, { status: target, statusMessage: job.statusMessage ?? 'Aborted' });
+    }
+    const aborting = await this.setStatus(job, { status: 'ABORTING' });
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.get(job.id, 'any')
+        .then((j) => (j.status === 'ABORTING' ? this.setStatus(j, { status: 'ABORTED' }) : j))
+        .catch(() => undefined);
+    }, this.options.gracefulAbortSecs * 1000);
+    timer.unref();
+    this.#timers.add(timer);
+    return aborting;
+  }
+
+  /** Holds until the job is terminal or `secs` pass (clamped to 0–60), then returns it as it is. */
+  async waitForFinish(job: JobRecord, secs: number, signal?: AbortSignal): Promise<JobRecord> {
+    const wait = Math.min(Math.max(secs, 0), MAX_WAIT_SECS) * 1000;
+    if (isTerminal(job.status) || wait === 0 || this.#closing.signal.aborted) return job;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        signal?.removeEventListener('abort', done);
+        this.#closing.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const unsubscribe = this.bus.subscribe(job.id, (e) => {
+        if (e.type === 'status' && isTerminal(e.status)) done();
+      });
+      const timer = setTimeout(done, wait);
+      signal?.addEventListener('abort', done);
+      this.#closing.signal.addEventListener('abort', done);
+      // The status may have changed between the caller's read and the subscription.
+      this.store
+        .getJob(job.id)
+        .then((j) => j && isTerminal(j.status) && done())
+        .catch(done);
+    });
+    return this.get(job.id, 'any');
+  }
+
+  /** Appends bytes to a job's log and tells every follower. */
+  async append(job: JobRecord, data: Buffer, expectedOffset?: number): Promise<AppendOutcome> {
+    const result = await this.store.append(job.id, data, expectedOffset);
+    switch (result.kind) {
+      case 'appended':
+        if (result.end > result.start) {
+          this.bus.publish({ type: 'append', jobId: job.id, start: result.start, end: result.end, data });
+        }
+        return { start: result.start, end: result.end, duplicate: false };
+      case 'duplicate':
+        return { start: expectedOffset!, end: result.length, duplicate: true };
+      case 'offset-mismatch':
+        throw invalidInput(
+          `X-Log-Offset ${expectedOffset} does not match the log length ${result.length}.`,
+          { 'X-Log-Length': String(result.length) },
+        );
+      case 'terminal':
+        throw invalidInput(`The job is already finished (status ${result.status}); its log cannot be appended to.`);
+      case 'not-found':
+        throw recordNotFound(NOT_FOUND_TEXT.any);
+    }
+  }
+
+  close(): void {
+    this.#closing.abort();
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+  }
+}

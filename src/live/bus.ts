@@ -1,0 +1,32 @@
+import type { JobStatus } from '../core/job.js';
+
+/** New bytes [start, end) of a job's log are durable. `data`, when present, is those bytes, shared by every follower. */
+export interface AppendEvent {
+  type: 'append';
+  jobId: string;
+  start: number;
+  end: number;
+  data?: Buffer;
+}
+
+/** A job changed status. */
+export interface StatusEvent {
+  type: 'status';
+  jobId: string;
+  status: JobStatus;
+}
+
+export type LiveEvent = AppendEvent | StatusEvent;
+export type LiveListener = (event: LiveEvent) => void;
+
+/**
+ * Push-based fan-out of what happened to a job, to every follower on every node. Delivery is in publish
+ * order per job but may be lossy across nodes; followers therefore treat events as hints and read any gap
+ * back from the store. Every implementation passes test/live.contract.ts.
+ */
+export interface LiveBus {
+  publish(event: LiveEvent): void;
+  /** Returns the function that unsubscribes. */
+  subscribe(jobId: string, listener: LiveListener): () => void;
+  close(): Promise<void>;
+}

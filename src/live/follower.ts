@@ -1,0 +1,188 @@
+import { Readable } from 'node:stream';
+import { isTerminal } from '../core/job.js';
+import type { Store } from '../store/store.js';
+import type { AppendEvent, LiveBus, LiveEvent } from './bus.js';
+
+export interface FollowOptions {
+  store: Store;
+  bus: LiveBus;
+  jobId: string;
+  /** Absolute offset of the first byte wanted (clamped to the retention window). */
+  from: number;
+  /** Keep the stream open until the job is terminal (`stream=1`); otherwise serve what is there now. */
+  follow: boolean;
+  /** Without follow: stop before this offset (a `Range` with an end). */
+  until?: number;
+  /** How much one store read returns. */
+  pageBytes?: number;
+  /** Live chunks held for a reader that is not keeping up, before it falls back to reading the store. */
+  maxQueuedBytes?: number;
+}
+
+/**
+ * One reader's view of a log as a byte stream: what is stored from `from`, then (when following) every
+ * append as it is committed, ending once the job is terminal and its last byte was sent.
+ *
+ * Live chunks are pushed as the very Buffer the bus delivered, so N followers share one copy. A follower
+ * never sees a gap or a duplicate: it tracks the next offset it owes, drops what it already sent, and
+ * reads anything it missed (an event skipped ahead, the reader was slow, another node appended) back
+ * from the store. A slow reader therefore holds at most its stream buffer plus `maxQueuedBytes`.
+ */
+export class LogFollower extends Readable {
+  readonly #o: Required<Omit<FollowOptions, 'until'>> & { until?: number };
+  #next: number;
+  /** Highest end offset known to be durable. */
+  #knownEnd = 0;
+  /** Set once the job is terminal (or not following): the offset where the stream ends. */
+  #finalEnd: number | null = null;
+  #started = false;
+  #wanted = false;
+  #pumping = false;
+  #queue: AppendEvent[] = [];
+  #queuedBytes = 0;
+  #unsubscribe: (() => void) | null = null;
+  #stopped = false;
+  #ended = false;
+
+  constructor(options: FollowOptions) {
+    super({ highWaterMark: 64 * 1024 });
+    this.#o = { pageBytes: 256 * 1024, maxQueuedBytes: 1024 * 1024, ...options };
+    this.#next = options.from;
+    if (options.follow) {
+      // Subscribe before reading the job, so that nothing committed after the read can be missed.
+      this.#unsubscribe = options.bus.subscribe(options.jobId, (e) => this.#onEvent(e));
+    }
+    this.#start().catch((err) => this.destroy(err as Error));
+  }
+
+  /** The absolute offset of the next byte this stream will emit. */
+  get nextOffset(): number {
+    return this.#next;
+  }
+
+  async #start(): Promise<void> {
+    const { store, jobId, follow } = this.#o;
+    const job = follow ? await store.getJob(jobId) : null;
+    const info = await store.logInfo(jobId);
+    if (!info) throw new Error(`log ${jobId} disappeared`);
+    this.#next = Math.max(this.#next, info.start);
+    this.#knownEnd = Math.max(this.#knownEnd, info.length);
+    if (!follow || (job && isTerminal(job.status))) this.#finish(info.length);
+    this.#started = true;
+    this.#pump();
+  }
+
+  #finish(length: number): void {
+    const until = this.#o.until;
+    this.#finalEnd = until !== undefined && !this.#o.follow ? Math.min(length, until) : length;
+    this.#knownEnd = Math.max(this.#knownEnd, length);
+  }
+
+  #onEvent(event: LiveEvent): void {
+    if (this.destroyed || this.#stopped) return;
+    if (event.type === 'status') {
+      if (isTerminal(event.status) && this.#finalEnd === null) {
+        // Appends to a terminal job are refused atomically, so the length read now is final.
+        this.#o.store
+          .logInfo(this.#o.jobId)
+          .then((info) => {
+            if (info) this.#finish(info.length);
+            this.#pump();
+          })
+          .catch((err) => this.destroy(err as Error));
+      }
+      return;
+    }
+    this.#knownEnd = Math.max(this.#knownEnd, event.end);
+    if (event.end <= this.#next) return;
+    if (this.#started && !this.#pumping && this.#wanted && this.#queue.length === 0 && event.start === this.#next && event.data) {
+      this.#emit(event.data, event.end);
+      return;
+    }
+    if (event.data && this.#queuedBytes + event.data.length <= this.#o.maxQueuedBytes) {
+      this.#queue.push(event);
+      this.#queuedBytes += event.data.length;
+    }
+    this.#pump();
+  }
+
+  #emit(data: Buffer, end: number): void {
+    if (this.#stopped) return;
+    this.#next = end;
+    if (!this.push(data)) this.#wanted = false;
+  }
+
+  override _read(): void {
+    this.#wanted = true;
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#pumping || !this.#started || !this.#wanted || this.destroyed) return;
+    this.#pumping = true;
+    this.#pumpLoop()
+      .catch((err) => this.destroy(err as Error))
+      .finally(() => {
+        this.#pumping = false;
+      });
+  }
+
+  /** Ends the response cleanly after what was already sent (server shutdown); the reader resumes with Range. */
+  stop(): void {
+    if (this.#stopped || this.destroyed) return;
+    this.#stopped = true;
+    if (!this.#pumping) this.#end();
+  }
+
+  async #pumpLoop(): Promise<void> {
+    while (this.#wanted && !this.destroyed) {
+      if (this.#stopped) return this.#end();
+      const target = this.#finalEnd ?? this.#knownEnd;
+      if (this.#next >= target) {
+        if (this.#finalEnd !== null) this.#end();
+        return;
+      }
+      this.#dropQueued();
+      const head = this.#queue[0];
+      if (head?.data && head.start <= this.#next) {
+        this.#queue.shift();
+        this.#queuedBytes -= head.data.length;
+        const end = Math.min(head.end, target);
+        this.#emit(head.data.subarray(this.#next - head.start, end - head.start), end);
+        continue;
+      }
+      const slice = await this.#o.store.readLog(this.#o.jobId, this.#next, Math.min(this.#o.pageBytes, target - this.#next));
+      if (!slice || this.destroyed) return;
+      if (slice.end <= this.#next) {
+        // Nothing readable although an event said so: only possible if the store lost data. Do not spin.
+        throw new Error(`log ${this.#o.jobId}: store has no bytes at ${this.#next}`);
+      }
+      this.#emit(slice.data, slice.end);
+    }
+  }
+
+  #dropQueued(): void {
+    while (this.#queue.length && this.#queue[0]!.end <= this.#next) {
+      this.#queuedBytes -= this.#queue.shift()!.data!.length;
+    }
+  }
+
+  #end(): void {
+    if (this.readableEnded || this.#ended) return;
+    this.#ended = true;
+    this.#release();
+    this.push(null);
+  }
+
+  #release(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#release();
+    callback(error);
+  }
+}

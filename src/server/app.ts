@@ -1,0 +1,61 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { registerApi } from '../api/index.js';
+import { ensureTokenUser } from '../auth/tokens.js';
+import { JobService } from '../core/service.js';
+import type { LiveBus } from '../live/bus.js';
+import type { LogFollower } from '../live/follower.js';
+import { MemoryBus } from '../live/memory.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
+import type { Config } from './config.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  store: Store;
+  bus: LiveBus;
+  service: JobService;
+  /** Base URL without /v2, as the Apify clients take it. */
+  url: string;
+  close(): Promise<void>;
+}
+
+const REDACT = ['req.headers.authorization', 'req.query.token'];
+
+/** Assembles store, bus, service and API, and listens. */
+export async function startServer(config: Config, logger: boolean | object = false): Promise<RunningServer> {
+  const store = new SqliteStore({ dataDir: config.dataDir, retentionChars: config.retentionChars });
+  const bus = new MemoryBus();
+  const service = new JobService(store, bus);
+  try {
+    if (config.token) await ensureTokenUser(store, config.token);
+    const app = Fastify({
+      logger: logger === true ? { level: config.logLevel, redact: REDACT } : logger,
+      bodyLimit: config.maxBodyBytes,
+      routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+      return503OnClosing: true,
+    });
+    const followers = new Set<LogFollower>();
+    await registerApi(app, { service, config, followers });
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    return {
+      app,
+      store,
+      bus,
+      service,
+      url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+      async close() {
+        service.close();
+        for (const f of followers) f.stop();
+        await app.close();
+        await bus.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

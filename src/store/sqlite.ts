@@ -1,0 +1,414 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
+import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
+import type { AppendResult, LogInfo, LogSlice, Store, UserRecord } from './store.js';
+import { StoreOpenError } from './errors.js';
+
+const APP_ID = 'buildlog';
+const SCHEMA_VERSION = '1';
+/** Small appends are merged into the log's last row up to this size, so line-by-line producers do not make millions of rows. */
+const MERGE_LIMIT = 64 * 1024;
+const TRIM_PAGE = 64;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  token_hash TEXT NOT NULL UNIQUE,
+  proxy_password TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  act_id TEXT NOT NULL,
+  build_id TEXT,
+  build_number TEXT,
+  status TEXT NOT NULL,
+  status_message TEXT,
+  exit_code INTEGER,
+  origin TEXT NOT NULL,
+  meta TEXT NOT NULL,
+  options TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  log_start INTEGER NOT NULL DEFAULT 0,
+  log_length INTEGER NOT NULL DEFAULT 0,
+  log_chars INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_by_actor ON jobs (act_id, kind, started_at);
+CREATE TABLE IF NOT EXISTS chunks (
+  job_id TEXT NOT NULL,
+  offset INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (job_id, offset)
+) WITHOUT ROWID;
+`;
+
+interface JobRow {
+  id: string;
+  kind: 'build' | 'run';
+  user_id: string;
+  act_id: string;
+  build_id: string | null;
+  build_number: string | null;
+  status: JobStatus;
+  status_message: string | null;
+  exit_code: number | null;
+  origin: string;
+  meta: string;
+  options: string;
+  started_at: number;
+  finished_at: number | null;
+}
+
+interface LogRow {
+  status: JobStatus;
+  log_start: number;
+  log_length: number;
+  log_chars: number;
+}
+
+interface UserRow {
+  id: string;
+  username: string;
+  token_hash: string;
+  proxy_password: string;
+  created_at: number;
+}
+
+interface PendingAppend {
+  jobId: string;
+  data: Buffer;
+  expectedOffset: number | undefined;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+const toJob = (r: JobRow): JobRecord => ({
+  id: r.id,
+  kind: r.kind,
+  userId: r.user_id,
+  actId: r.act_id,
+  buildId: r.build_id,
+  buildNumber: r.build_number,
+  status: r.status,
+  statusMessage: r.status_message,
+  exitCode: r.exit_code,
+  origin: r.origin,
+  meta: JSON.parse(r.meta) as Record<string, unknown>,
+  options: JSON.parse(r.options) as Record<string, unknown>,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+});
+
+const toUser = (r: UserRow): UserRecord => ({
+  id: r.id,
+  username: r.username,
+  tokenHash: r.token_hash,
+  proxyPassword: r.proxy_password,
+  createdAt: r.created_at,
+});
+
+export interface SqliteStoreOptions {
+  dataDir: string;
+  retentionChars: number;
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a resolved append survives a
+ * crash or power loss. Appends that arrive while the event loop is busy are committed together in one
+ * transaction (group commit), so many producers share each fsync.
+ */
+export class SqliteStore implements Store {
+  readonly #db: Database.Database;
+  readonly #retentionChars: number;
+  #queue: PendingAppend[] = [];
+  #flushScheduled = false;
+  #closed = false;
+  readonly #stmt;
+
+  constructor(options: SqliteStoreOptions) {
+    this.#retentionChars = options.retentionChars;
+    mkdirSync(options.dataDir, { recursive: true });
+    const file = join(options.dataDir, 'buildlog.db');
+    const isNew = !existsSync(file);
+    try {
+      this.#db = new Database(file);
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = FULL');
+      this.#db.pragma('busy_timeout = 5000');
+    } catch (err) {
+      throw new StoreOpenError(`${file} is not a usable SQLite database (${(err as Error).message})`);
+    }
+    this.#checkIdentity(file, isNew);
+    const db = this.#db;
+    this.#stmt = {
+      insertUser: db.prepare(
+        'INSERT INTO users (id, username, token_hash, proxy_password, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      userByToken: db.prepare('SELECT * FROM users WHERE token_hash = ?'),
+      userById: db.prepare('SELECT * FROM users WHERE id = ?'),
+      userByName: db.prepare('SELECT * FROM users WHERE username = ?'),
+      countUsers: db.prepare('SELECT count(*) AS n FROM users'),
+      insertJob: db.prepare(`INSERT INTO jobs (id, kind, user_id, act_id, build_id, build_number, status,
+        status_message, exit_code, origin, meta, options, started_at, finished_at)
+        VALUES (@id, @kind, @userId, @actId, @buildId, @buildNumber, @status, @statusMessage, @exitCode,
+        @origin, @meta, @options, @startedAt, @finishedAt)`),
+      getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
+      updateStatus: db.prepare(`UPDATE jobs SET status = @status,
+        status_message = CASE WHEN @setMessage THEN @statusMessage ELSE status_message END,
+        exit_code = CASE WHEN @setExitCode THEN @exitCode ELSE exit_code END,
+        finished_at = CASE WHEN @setFinishedAt THEN @finishedAt ELSE finished_at END
+        WHERE id = @id AND status = @from`),
+      latestJob: db.prepare(
+        'SELECT * FROM jobs WHERE act_id = ? AND kind = ? ORDER BY started_at DESC LIMIT 1',
+      ),
+      latestJobOfUser: db.prepare(
+        'SELECT * FROM jobs WHERE act_id = ? AND kind = ? AND user_id = ? ORDER BY started_at DESC LIMIT 1',
+      ),
+      logRow: db.prepare('SELECT status, log_start, log_length, log_chars FROM jobs WHERE id = ?'),
+      saveLogRow: db.prepare('UPDATE jobs SET log_start = ?, log_length = ?, log_chars = ? WHERE id = ?'),
+      lastChunk: db.prepare(
+        'SELECT offset, length(data) AS size FROM chunks WHERE job_id = ? ORDER BY offset DESC LIMIT 1',
+      ),
+      insertChunk: db.prepare('INSERT INTO chunks (job_id, offset, data) VALUES (?, ?, ?)'),
+      extendChunk: db.prepare('UPDATE chunks SET data = data || ? WHERE job_id = ? AND offset = ?'),
+      chunkAt: db.prepare(
+        'SELECT max(offset) AS offset FROM chunks WHERE job_id = ? AND offset <= ?',
+      ),
+      chunksFrom: db.prepare(
+        'SELECT offset, data FROM chunks WHERE job_id = ? AND offset >= ? AND offset < ? ORDER BY offset',
+      ),
+      chunkPage: db.prepare(
+        'SELECT offset, data FROM chunks WHERE job_id = ? AND offset >= ? ORDER BY offset LIMIT ?',
+      ),
+      dropChunks: db.prepare('DELETE FROM chunks WHERE job_id = ? AND offset < ?'),
+    };
+  }
+
+  #checkIdentity(file: string, isNew: boolean): void {
+    const db = this.#db;
+    try {
+      const hasMeta = db
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
+        .get();
+      const tableCount = (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as {
+        n: number;
+      }).n;
+      if (!hasMeta && tableCount > 0) {
+        throw new StoreOpenError(`${file} belongs to another application (no buildlog metadata); refusing to use it`);
+      }
+      db.exec(SCHEMA);
+      const app = db.prepare("SELECT value FROM meta WHERE key = 'app'").get() as { value: string } | undefined;
+      if (!app) {
+        if (!isNew && tableCount > 0) throw new StoreOpenError(`${file} has no buildlog metadata; refusing to use it`);
+        db.prepare("INSERT INTO meta (key, value) VALUES ('app', ?), ('schema', ?)").run(APP_ID, SCHEMA_VERSION);
+      } else if (app.value !== APP_ID) {
+        throw new StoreOpenError(`${file} belongs to "${app.value}", not buildlog; refusing to use it`);
+      }
+      const schema = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
+      if (schema?.value !== SCHEMA_VERSION) {
+        throw new StoreOpenError(`${file} has schema version ${schema?.value ?? 'none'}; this buildlog needs ${SCHEMA_VERSION}`);
+      }
+    } catch (err) {
+      db.close();
+      if (err instanceof StoreOpenError) throw err;
+      throw new StoreOpenError(`${file} cannot be opened: ${(err as Error).message}`);
+    }
+  }
+
+  async createUser(user: UserRecord): Promise<void> {
+    this.#stmt.insertUser.run(user.id, user.username, user.tokenHash, user.proxyPassword, user.createdAt);
+  }
+
+  async userByTokenHash(tokenHash: string): Promise<UserRecord | null> {
+    const row = this.#stmt.userByToken.get(tokenHash) as UserRow | undefined;
+    return row ? toUser(row) : null;
+  }
+
+  async userById(id: string): Promise<UserRecord | null> {
+    const row = this.#stmt.userById.get(id) as UserRow | undefined;
+    return row ? toUser(row) : null;
+  }
+
+  async userByName(username: string): Promise<UserRecord | null> {
+    const row = this.#stmt.userByName.get(username) as UserRow | undefined;
+    return row ? toUser(row) : null;
+  }
+
+  async countUsers(): Promise<number> {
+    return (this.#stmt.countUsers.get() as { n: number }).n;
+  }
+
+  async createJob(job: JobRecord): Promise<void> {
+    this.#stmt.insertJob.run({
+      ...job,
+      meta: JSON.stringify(job.meta),
+      options: JSON.stringify(job.options),
+    });
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    const row = this.#stmt.getJob.get(id) as JobRow | undefined;
+    return row ? toJob(row) : null;
+  }
+
+  async updateJobStatus(id: string, from: JobStatus, patch: StatusPatch): Promise<JobRecord | null> {
+    const changed = this.#stmt.updateStatus.run({
+      id,
+      from,
+      status: patch.status,
+      setMessage: patch.statusMessage !== undefined ? 1 : 0,
+      statusMessage: patch.statusMessage ?? null,
+      setExitCode: patch.exitCode !== undefined ? 1 : 0,
+      exitCode: patch.exitCode ?? null,
+      setFinishedAt: patch.finishedAt !== undefined ? 1 : 0,
+      finishedAt: patch.finishedAt ?? null,
+    }).changes;
+    return changed ? this.getJob(id) : null;
+  }
+
+  async latestJob(actId: string, kind: 'build' | 'run', userId?: string): Promise<JobRecord | null> {
+    const row = (
+      userId ? this.#stmt.latestJobOfUser.get(actId, kind, userId) : this.#stmt.latestJob.get(actId, kind)
+    ) as JobRow | undefined;
+    return row ? toJob(row) : null;
+  }
+
+  append(jobId: string, data: Buffer, expectedOffset?: number): Promise<AppendResult> {
+    if (this.#closed) return Promise.reject(new Error('store is closed'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ jobId, data, expectedOffset, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    if (batch.length === 0) return;
+    let results: AppendResult[];
+    try {
+      results = this.#db.transaction(() => this.#appendBatch(batch))();
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    batch.forEach((p, i) => p.resolve(results[i]!));
+  }
+
+  /** Runs inside one transaction; log rows are cached so each job's row is written once per batch. */
+  #appendBatch(batch: PendingAppend[]): AppendResult[] {
+    const rows = new Map<string, LogRow | null>();
+    const dirty = new Set<string>();
+    const results = batch.map((p) => {
+      let row = rows.get(p.jobId);
+      if (row === undefined) {
+        row = (this.#stmt.logRow.get(p.jobId) as LogRow | undefined) ?? null;
+        rows.set(p.jobId, row);
+      }
+      if (!row) return { kind: 'not-found' } as const;
+      const result = this.#appendOne(p, row);
+      if (result.kind === 'appended') dirty.add(p.jobId);
+      return result;
+    });
+    for (const jobId of dirty) {
+      const row = rows.get(jobId)!;
+      this.#stmt.saveLogRow.run(row.log_start, row.log_length, row.log_chars, jobId);
+    }
+    return results;
+  }
+
+  #appendOne(p: PendingAppend, row: LogRow): AppendResult {
+    const { data, expectedOffset, jobId } = p;
+    if (isTerminal(row.status)) {
+      return { kind: 'terminal', status: row.status };
+    }
+    if (expectedOffset !== undefined && expectedOffset !== row.log_length) {
+      return this.#isStoredRetry(jobId, row, expectedOffset, data)
+        ? { kind: 'duplicate', length: row.log_length }
+        : { kind: 'offset-mismatch', length: row.log_length };
+    }
+    const start = row.log_length;
+    if (data.length === 0) return { kind: 'appended', start, end: start };
+    const last = this.#stmt.lastChunk.get(jobId) as { offset: number; size: number } | undefined;
+    if (last && last.offset + last.size === start && last.size + data.length <= MERGE_LIMIT) {
+      this.#stmt.extendChunk.run(data, jobId, last.offset);
+    } else {
+      this.#stmt.insertChunk.run(jobId, start, data);
+    }
+    row.log_length = start + data.length;
+    row.log_chars += countChars(data);
+    if (row.log_chars > this.#retentionChars) this.#trim(jobId, row);
+    return { kind: 'appended', start, end: row.log_length };
+  }
+
+  #isStoredRetry(jobId: string, row: LogRow, offset: number, data: Buffer): boolean {
+    const end = offset + data.length;
+    if (offset > row.log_length || end > row.log_length) return false;
+    // Bytes already trimmed cannot be compared; the retained overlap must match.
+    const from = Math.max(offset, row.log_start);
+    if (from >= end) return true;
+    const stored = this.#readRange(jobId, from, end);
+    return stored.equals(data.subarray(from - offset));
+  }
+
+  #trim(jobId: string, row: LogRow): void {
+    let excess = row.log_chars - this.#retentionChars;
+    let pos = row.log_start;
+    let dropBefore = pos;
+    for (;;) {
+      const first = (this.#stmt.chunkAt.get(jobId, pos) as { offset: number | null }).offset ?? pos;
+      const page = this.#stmt.chunkPage.all(jobId, first, TRIM_PAGE) as StoredChunk[];
+      const plan = planTrim(page, pos, excess);
+      excess -= plan.charsDropped;
+      row.log_chars -= plan.charsDropped;
+      pos = plan.start;
+      dropBefore = plan.dropBefore;
+      if (plan.done || page.length < TRIM_PAGE) break;
+    }
+    row.log_start = pos;
+    this.#stmt.dropChunks.run(jobId, dropBefore);
+  }
+
+  #readRange(jobId: string, from: number, to: number): Buffer {
+    const first = (this.#stmt.chunkAt.get(jobId, from) as { offset: number | null }).offset ?? from;
+    const rows = this.#stmt.chunksFrom.all(jobId, first, to) as { offset: number; data: Buffer }[];
+    const parts = rows.map((r) => {
+      const a = Math.max(0, from - r.offset);
+      const b = Math.min(r.data.length, to - r.offset);
+      return r.data.subarray(a, b);
+    });
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  async logInfo(jobId: string): Promise<LogInfo | null> {
+    const row = this.#stmt.logRow.get(jobId) as LogRow | undefined;
+    return row ? { start: row.log_start, length: row.log_length } : null;
+  }
+
+  async readLog(jobId: string, from: number, maxBytes: number): Promise<LogSlice | null> {
+    const row = this.#stmt.logRow.get(jobId) as LogRow | undefined;
+    if (!row) return null;
+    const start = Math.min(Math.max(from, row.log_start), row.log_length);
+    const end = Math.min(row.log_length, start + maxBytes);
+    const data = start < end ? this.#readRange(jobId, start, end) : Buffer.alloc(0);
+    return { start, end, data };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#queue.length) this.#flush();
+    this.#db.close();
+  }
+}

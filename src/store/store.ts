@@ -1,0 +1,65 @@
+import type { JobRecord, JobStatus, StatusPatch } from '../core/job.js';
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  tokenHash: string;
+  proxyPassword: string;
+  createdAt: number;
+}
+
+/** The outcome of one append, decided atomically with the write. */
+export type AppendResult =
+  | { kind: 'appended'; start: number; end: number }
+  /** The same bytes are already stored at that offset: a retry, nothing written. */
+  | { kind: 'duplicate'; length: number }
+  /** `X-Log-Offset` is neither the current length nor a stored retry. */
+  | { kind: 'offset-mismatch'; length: number }
+  | { kind: 'terminal'; status: JobStatus }
+  | { kind: 'not-found' };
+
+export interface LogInfo {
+  /** First retained byte (bytes before it fell out of the retention window). */
+  start: number;
+  /** Total bytes ever appended; the next append starts here. */
+  length: number;
+}
+
+export interface LogSlice {
+  /** Absolute offset of the first returned byte (may be after the requested one if it was trimmed). */
+  start: number;
+  /** Offset just after the last returned byte. */
+  end: number;
+  data: Buffer;
+}
+
+/**
+ * Durable state: users, jobs and their logs. Every implementation passes test/store.contract.ts.
+ * Appends are acknowledged (the promise resolves) only once committed.
+ */
+export interface Store {
+  createUser(user: UserRecord): Promise<void>;
+  userByTokenHash(tokenHash: string): Promise<UserRecord | null>;
+  userById(id: string): Promise<UserRecord | null>;
+  userByName(username: string): Promise<UserRecord | null>;
+  countUsers(): Promise<number>;
+
+  /** Creates a job with an empty log. */
+  createJob(job: JobRecord): Promise<void>;
+  getJob(id: string): Promise<JobRecord | null>;
+  /** Compare-and-set on the status: applies `patch` only while the status is still `from`. */
+  updateJobStatus(id: string, from: JobStatus, patch: StatusPatch): Promise<JobRecord | null>;
+  /** The newest job of an actor, by kind (for the derived actor object). */
+  latestJob(actId: string, kind: 'build' | 'run', userId?: string): Promise<JobRecord | null>;
+
+  /**
+   * Appends bytes to a job's log. With `expectedOffset` the chunk must start at the current length, or be
+   * stored whole at that offset already (a retry). Refused once the job is terminal.
+   */
+  append(jobId: string, data: Buffer, expectedOffset?: number): Promise<AppendResult>;
+  logInfo(jobId: string): Promise<LogInfo | null>;
+  /** Up to `maxBytes` of the retained log from `from` (clamped to the window), never past the end. */
+  readLog(jobId: string, from: number, maxBytes: number): Promise<LogSlice | null>;
+
+  close(): Promise<void>;
+}

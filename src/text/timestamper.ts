@@ -1,0 +1,73 @@
+/**
+ * Streaming line timestamper.
+ *
+ * Hand-written on purpose (no library): part of the product's core. It turns a
+ * command's raw output into log lines of the form
+ *
+ *   2017-07-14T06:00:49.733Z Application started.\n
+ *
+ * (ISO-8601 UTC timestamp with milliseconds, one space, the line).
+ *
+ * Rules:
+ *   - Works on bytes; never decodes. Only LF (0x0A) ends a line, so `\r\n`,
+ *     `\r` progress output and invalid UTF-8 pass through untouched.
+ *   - Each line that *starts* in a pushed chunk is prefixed. The timestamp is
+ *     taken from `now()` when that chunk is pushed (`now()` is called at most
+ *     once per push, so all lines starting in the same chunk share it).
+ *   - A line started in an earlier chunk (a partial line: progress output, a
+ *     prompt without newline) continues without a new prefix.
+ *   - A line "starts" with its first byte, not with the preceding LF: after a
+ *     chunk ending in LF the next prefix is taken when the next byte arrives.
+ */
+export class LineTimestamper {
+  private lineStart = true;
+
+  constructor(private readonly now: () => Date = () => new Date()) {}
+
+  /** True when the next pushed byte will start a new (prefixed) line. */
+  get atLineStart(): boolean {
+    return this.lineStart;
+  }
+
+  /**
+   * Returns the bytes to append to the log for `chunk`: `chunk` itself when it
+   * only continues a partial line (no copy), otherwise a new buffer.
+   */
+  push(chunk: Buffer): Buffer {
+    const n = chunk.length;
+    if (n === 0) return Buffer.alloc(0);
+
+    const prefixFirst = this.lineStart;
+
+    // Count the lines starting in this chunk: the first byte (if at line start)
+    // plus every LF that is followed by another byte of this chunk.
+    let starts = prefixFirst ? 1 : 0;
+    let lf = chunk.indexOf(0x0a);
+    while (lf !== -1 && lf < n - 1) {
+      starts++;
+      lf = chunk.indexOf(0x0a, lf + 1);
+    }
+    if (starts === 0) {
+      // Continuation of a partial line, with at most a final LF.
+      this.lineStart = chunk[n - 1] === 0x0a;
+      return chunk;
+    }
+
+    // Taken before any state change, so a throwing clock leaves us consistent.
+    const prefix = Buffer.from(`${this.now().toISOString()} `, 'latin1');
+    this.lineStart = chunk[n - 1] === 0x0a;
+    const out = Buffer.allocUnsafe(n + starts * prefix.length);
+    let o = 0;
+    let i = 0;
+    let prefixed = prefixFirst;
+    while (i < n) {
+      lf = chunk.indexOf(0x0a, i);
+      const end = lf === -1 ? n : lf + 1;
+      if (prefixed) o += prefix.copy(out, o);
+      o += chunk.copy(out, o, i, end);
+      prefixed = true; // every later segment starts right after an LF
+      i = end;
+    }
+    return out;
+  }
+}
