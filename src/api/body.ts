@@ -1,7 +1,7 @@
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import { unsupportedEncoding } from '../core/errors.js';
+import { ApiError, unsupportedEncoding } from '../core/errors.js';
 
 const DECODERS: Record<string, () => Transform> = {
   gzip: createGunzip,
@@ -31,5 +31,22 @@ export function registerBodyDecoding(app: FastifyInstance): void {
     inflated.on('error', () => payload.destroy());
     payload.pipe(inflated);
     return inflated;
+  });
+}
+
+/**
+ * JSON bodies are optional on our POSTs (the JS client's `abort()` sends an empty body with whatever
+ * Content-Type axios picks), so an empty body of any type is no body; a non-empty non-JSON body is 415.
+ */
+export function registerBodyParsers(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if ((body as string).trim() === '') return done(null, undefined);
+    parseJson(req, body as string, done);
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
+    if ((body as Buffer).length === 0) return done(null, undefined);
+    done(new ApiError(415, 'unsupported-media-type', 'The request body must be JSON (Content-Type: application/json).'), undefined);
   });
 }

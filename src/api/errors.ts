@@ -12,10 +12,13 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
 /** Turns Fastify's own errors (bad JSON, too large, ...) into the Apify types; anything unexpected is a 500 without details. */
 function toApiError(err: FastifyError, maxBodyBytes: number): ApiError {
   if (err instanceof ApiError) return err;
+  // zlib's errors while inflating a request body: the client sent bytes that are not what it declared.
+  if (typeof err.code === 'string' && /^(Z_|ERR_BROTLI|ERR_ZLIB)/.test(err.code)) {
+    return invalidInput('The request body could not be decompressed with its Content-Encoding.');
+  }
   const status = err.statusCode ?? 500;
   if (status === 413) return requestTooLarge(maxBodyBytes);
   if (status === 404) return pageNotFound();
-  if (status === 415) return new ApiError(415, 'unsupported-media-type', 'The request Content-Type is not supported; send application/json.');
   if (status >= 400 && status < 500) {
     if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
       return invalidInput('The request body is not valid JSON.');

@@ -1,7 +1,7 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
 import { registerAuth } from '../auth/request-auth.js';
-import { registerBodyDecoding } from './body.js';
+import { registerBodyDecoding, registerBodyParsers } from './body.js';
 import type { ApiContext } from './context.js';
 import { registerErrorHandling } from './errors.js';
 import { jobRoutes } from './jobs.js';
@@ -20,6 +20,7 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext): Promis
   });
   registerAuth(app, ctx.service.store);
   registerBodyDecoding(app);
+  registerBodyParsers(app);
   logRoutes(app, ctx);
   jobRoutes(app, ctx);
   producerRoutes(app, ctx);

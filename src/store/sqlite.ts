@@ -177,7 +177,7 @@ export class SqliteStore implements Store {
         'SELECT offset, length(data) AS size FROM chunks WHERE job_id = ? ORDER BY offset DESC LIMIT 1',
       ),
       insertChunk: db.prepare('INSERT INTO chunks (job_id, offset, data) VALUES (?, ?, ?)'),
-      extendChunk: db.prepare('UPDATE chunks SET data = data || ? WHERE job_id = ? AND offset = ?'),
+      extendChunk: db.prepare('UPDATE chunks SET data = CAST(data || ? AS BLOB) WHERE job_id = ? AND offset = ?'),
       chunkAt: db.prepare(
         'SELECT max(offset) AS offset FROM chunks WHERE job_id = ? AND offset <= ?',
       ),
