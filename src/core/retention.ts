@@ -38,7 +38,8 @@ export interface TrimPlan {
 export function planTrim(chunks: StoredChunk[], start: number, excessChars: number): TrimPlan {
   let charsDropped = 0;
   let pos = start;
-  let dropBefore = start;
+  // The chunk holding `start` may begin before it (an earlier cut fell inside it): it is not "wholly before".
+  let dropBefore = Math.min(start, chunks[0]?.offset ?? start);
   for (const chunk of chunks) {
     const end = chunk.offset + chunk.data.length;
     if (end <= pos) {

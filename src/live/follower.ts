@@ -120,11 +120,7 @@ export class LogFollower extends Readable {
   #pump(): void {
     if (this.#pumping || !this.#started || !this.#wanted || this.destroyed) return;
     this.#pumping = true;
-    this.#pumpLoop()
-      .catch((err) => this.destroy(err as Error))
-      .finally(() => {
-        this.#pumping = false;
-      });
+    this.#pumpLoop().catch((err) => this.destroy(err as Error));
   }
 
   /** Ends the response cleanly after what was already sent (server shutdown); the reader resumes with Range. */
@@ -135,29 +131,35 @@ export class LogFollower extends Readable {
   }
 
   async #pumpLoop(): Promise<void> {
-    while (this.#wanted && !this.destroyed) {
-      if (this.#stopped) return this.#end();
-      const target = this.#finalEnd ?? this.#knownEnd;
-      if (this.#next >= target) {
-        if (this.#finalEnd !== null) this.#end();
-        return;
+    try {
+      while (this.#wanted && !this.destroyed) {
+        if (this.#stopped) return this.#end();
+        const target = this.#finalEnd ?? this.#knownEnd;
+        if (this.#next >= target) {
+          if (this.#finalEnd !== null) this.#end();
+          return;
+        }
+        this.#dropQueued();
+        const head = this.#queue[0];
+        if (head?.data && head.start <= this.#next) {
+          this.#queue.shift();
+          this.#queuedBytes -= head.data.length;
+          const end = Math.min(head.end, target);
+          this.#emit(head.data.subarray(this.#next - head.start, end - head.start), end);
+          continue;
+        }
+        const slice = await this.#o.store.readLog(this.#o.jobId, this.#next, Math.min(this.#o.pageBytes, target - this.#next));
+        if (!slice || this.destroyed) return;
+        if (slice.end <= this.#next) {
+          // Nothing readable although an event said so: only possible if the store lost data. Do not spin.
+          throw new Error(`log ${this.#o.jobId}: store has no bytes at ${this.#next}`);
+        }
+        this.#emit(slice.data, slice.end);
       }
-      this.#dropQueued();
-      const head = this.#queue[0];
-      if (head?.data && head.start <= this.#next) {
-        this.#queue.shift();
-        this.#queuedBytes -= head.data.length;
-        const end = Math.min(head.end, target);
-        this.#emit(head.data.subarray(this.#next - head.start, end - head.start), end);
-        continue;
-      }
-      const slice = await this.#o.store.readLog(this.#o.jobId, this.#next, Math.min(this.#o.pageBytes, target - this.#next));
-      if (!slice || this.destroyed) return;
-      if (slice.end <= this.#next) {
-        // Nothing readable although an event said so: only possible if the store lost data. Do not spin.
-        throw new Error(`log ${this.#o.jobId}: store has no bytes at ${this.#next}`);
-      }
-      this.#emit(slice.data, slice.end);
+    } finally {
+      // Cleared in the same synchronous step as the loop's last check: a _read() or event arriving after it
+      // must start a new pump, not be swallowed by one that has already decided to stop.
+      this.#pumping = false;
     }
   }
 

@@ -137,14 +137,17 @@ export class SqliteStore implements Store {
     mkdirSync(options.dataDir, { recursive: true });
     const file = join(options.dataDir, 'buildlog.db');
     const isNew = !existsSync(file);
+    let opened: Database.Database | undefined;
     try {
-      this.#db = new Database(file);
-      this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma('synchronous = FULL');
-      this.#db.pragma('busy_timeout = 5000');
+      opened = new Database(file);
+      opened.pragma('journal_mode = WAL');
+      opened.pragma('synchronous = FULL');
+      opened.pragma('busy_timeout = 5000');
     } catch (err) {
+      opened?.close();
       throw new StoreOpenError(`${file} is not a usable SQLite database (${(err as Error).message})`);
     }
+    this.#db = opened;
     this.#checkIdentity(file, isNew);
     const db = this.#db;
     this.#stmt = {
@@ -203,11 +206,21 @@ export class SqliteStore implements Store {
       if (!hasMeta && tableCount > 0) {
         throw new StoreOpenError(`${file} belongs to another application (no buildlog metadata); refusing to use it`);
       }
-      db.exec(SCHEMA);
-      const app = db.prepare("SELECT value FROM meta WHERE key = 'app'").get() as { value: string } | undefined;
+      // Identify the file before creating anything in it: a foreign file must be left untouched.
+      let app: { value: string } | undefined;
+      if (hasMeta) {
+        try {
+          app = db.prepare("SELECT value FROM meta WHERE key = 'app'").get() as { value: string } | undefined;
+        } catch {
+          throw new StoreOpenError(`${file} belongs to another application (its meta table is not buildlog's); refusing to use it`);
+        }
+      }
       if (!app) {
         if (!isNew && tableCount > 0) throw new StoreOpenError(`${file} has no buildlog metadata; refusing to use it`);
-        db.prepare("INSERT INTO meta (key, value) VALUES ('app', ?), ('schema', ?)").run(APP_ID, SCHEMA_VERSION);
+        db.transaction(() => {
+          db.exec(SCHEMA);
+          db.prepare("INSERT INTO meta (key, value) VALUES ('app', ?), ('schema', ?)").run(APP_ID, SCHEMA_VERSION);
+        })();
       } else if (app.value !== APP_ID) {
         throw new StoreOpenError(`${file} belongs to "${app.value}", not buildlog; refusing to use it`);
       }
@@ -215,6 +228,7 @@ export class SqliteStore implements Store {
       if (schema?.value !== SCHEMA_VERSION) {
         throw new StoreOpenError(`${file} has schema version ${schema?.value ?? 'none'}; this buildlog needs ${SCHEMA_VERSION}`);
       }
+      db.exec(SCHEMA);
     } catch (err) {
       db.close();
       if (err instanceof StoreOpenError) throw err;

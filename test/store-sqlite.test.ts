@@ -1,0 +1,194 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { StoreOpenError } from '../src/store/errors.js';
+import type { Store } from '../src/store/store.js';
+import { storeContract } from './contracts/store.contract.js';
+
+const tempDir = (): string => mkdtempSync(join(tmpdir(), 'buildlog-sqlite-'));
+
+storeContract('SqliteStore', async ({ retentionChars }) => {
+  const dataDir = tempDir();
+  const opened: Store[] = [];
+  const openOne = (): Store => {
+    const s = new SqliteStore({ dataDir, retentionChars });
+    opened.push(s);
+    return s;
+  };
+  return {
+    store: openOne(),
+    reopen: async () => openOne(),
+    async cleanup() {
+      for (const s of opened) await s.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+});
+
+/** The tables of an SQLite file, read without buildlog. */
+function tablesOf(file: string): string[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map(
+      (r) => r.name,
+    );
+  } finally {
+    db.close();
+  }
+}
+
+function expectRefused(dataDir: string, pattern: RegExp): StoreOpenError {
+  let caught: unknown;
+  try {
+    const s = new SqliteStore({ dataDir, retentionChars: 1000 });
+    void s.close();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof StoreOpenError, `expected StoreOpenError, got ${String(caught)}`);
+  assert.equal(caught.name, 'StoreOpenError');
+  assert.match(caught.message, pattern);
+  assert.ok(caught.message.includes(join(dataDir, 'buildlog.db')), `message names the file: ${caught.message}`);
+  return caught;
+}
+
+describe('SqliteStore: group commit and close', () => {
+  test('close commits the appends still queued for the next group commit', async () => {
+    const dir = tempDir();
+    try {
+      const store = new SqliteStore({ dataDir: dir, retentionChars: 1000 });
+      await store.createJob({
+        id: 'job00000000000001', kind: 'run', userId: 'u', actId: 'a', buildId: null, buildNumber: null,
+        status: 'RUNNING', statusMessage: null, exitCode: null, origin: 'API', meta: {}, options: {},
+        startedAt: 1, finishedAt: null,
+      });
+      const pending = ['a', 'b', 'c'].map((s) => store.append('job00000000000001', Buffer.from(s)));
+      await store.close();
+      assert.deepEqual(await Promise.all(pending), [
+        { kind: 'appended', start: 0, end: 1 },
+        { kind: 'appended', start: 1, end: 2 },
+        { kind: 'appended', start: 2, end: 3 },
+      ]);
+      await assert.rejects(store.append('job00000000000001', Buffer.from('d')), /closed/);
+      const again = new SqliteStore({ dataDir: dir, retentionChars: 1000 });
+      assert.deepEqual(await again.readLog('job00000000000001', 0, 10), { start: 0, end: 3, data: Buffer.from('abc') });
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SqliteStore: refuses files that are not its own', () => {
+  test('a buildlog.db created by another application is refused and left unchanged', () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'buildlog.db');
+      const foreign = new Database(file);
+      foreign.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('ACME');");
+      foreign.close();
+      expectRefused(dir, /another application/);
+      assert.deepEqual(tablesOf(file), ['customers']);
+      const db = new Database(file, { readonly: true });
+      assert.deepEqual(db.prepare('SELECT name FROM customers').all(), [{ name: 'ACME' }]);
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a foreign file that happens to have its own `meta` table is refused and left unchanged', () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'buildlog.db');
+      const foreign = new Database(file);
+      foreign.exec(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES ('version', '7');" +
+          'CREATE TABLE orders (id INTEGER PRIMARY KEY);',
+      );
+      foreign.close();
+      expectRefused(dir, /buildlog metadata|another application/);
+      assert.deepEqual(tablesOf(file), ['meta', 'orders']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a foreign `meta` table of a different shape is refused with a StoreOpenError too', () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'buildlog.db');
+      const foreign = new Database(file);
+      foreign.exec('CREATE TABLE meta (id INTEGER PRIMARY KEY, name TEXT);');
+      foreign.close();
+      expectRefused(dir, /buildlog metadata|another application|cannot be opened/);
+      assert.deepEqual(tablesOf(file), ['meta']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a database of another app id or another schema version is refused', async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'buildlog.db');
+      const store = new SqliteStore({ dataDir: dir, retentionChars: 1000 });
+      await store.close();
+      const db = new Database(file);
+      db.prepare("UPDATE meta SET value = '99' WHERE key = 'schema'").run();
+      db.close();
+      expectRefused(dir, /schema version 99/);
+      const db2 = new Database(file);
+      db2.prepare("UPDATE meta SET value = '1' WHERE key = 'schema'").run();
+      db2.prepare("UPDATE meta SET value = 'someone-else' WHERE key = 'app'").run();
+      db2.close();
+      expectRefused(dir, /belongs to "someone-else"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a garbage file is refused with a clear message and not overwritten', () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'buildlog.db');
+      const garbage = Buffer.from('this is not a database, just some text that happens to be here\n'.repeat(200));
+      writeFileSync(file, garbage);
+      expectRefused(dir, /not a usable SQLite database|cannot be opened/);
+      assert.ok(readFileSync(file).equals(garbage));
+      assert.equal(existsSync(join(dir, 'buildlog.db-wal')) && readFileSync(join(dir, 'buildlog.db-wal')).length > 0, false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an empty (zero-byte) buildlog.db is initialised as a new store', async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir, 'buildlog.db'), '');
+      const store = new SqliteStore({ dataDir: dir, retentionChars: 1000 });
+      assert.equal(await store.countUsers(), 0);
+      await store.close();
+      const again = new SqliteStore({ dataDir: dir, retentionChars: 1000 });
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a data dir that does not exist yet is created', async () => {
+    const parent = tempDir();
+    try {
+      const dir = join(parent, 'a', 'b');
+      const store = new SqliteStore({ dataDir: dir, retentionChars: 1000 });
+      assert.ok(existsSync(join(dir, 'buildlog.db')));
+      await store.close();
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+});
