@@ -17,6 +17,8 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext): Promis
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
     exposedHeaders: ['X-Log-Offset', 'X-Log-Length', 'Content-Range', 'ETag', 'Retry-After', 'X-RateLimit-Limit'],
     maxAge: 3600,
+    // OPTIONS is in every Allow list, so a bare OPTIONS (no Origin) is answered too, not a text/plain 400.
+    strictPreflight: false,
   });
   registerAuth(app, ctx.service.store);
   registerBodyDecoding(app);
