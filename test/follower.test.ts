@@ -397,25 +397,20 @@ describe('LogFollower over SqliteStore + MemoryBus', () => {
       const gate = new Promise<void>((r) => (release = r));
       let reads = 0;
       const store = env.store;
-      const gated: Store = {
-        createUser: (u) => store.createUser(u),
-        userByTokenHash: (h) => store.userByTokenHash(h),
-        userById: (id) => store.userById(id),
-        userByName: (n) => store.userByName(n),
-        countUsers: () => store.countUsers(),
-        createJob: (j) => store.createJob(j),
-        getJob: (id) => store.getJob(id),
-        updateJobStatus: (id, from, patch) => store.updateJobStatus(id, from, patch),
-        latestJob: (a, k, u) => store.latestJob(a, k, u),
-        append: (id, data, offset) => store.append(id, data, offset),
-        logInfo: (id) => store.logInfo(id),
-        async readLog(id, from, max) {
-          reads++;
-          await gate;
-          return store.readLog(id, from, max);
+      // The real store, with its reads held at a gate.
+      const gated = new Proxy(store, {
+        get(target, prop) {
+          if (prop === 'readLog') {
+            return async (id: string, from: number, max: number) => {
+              reads++;
+              await gate;
+              return target.readLog(id, from, max);
+            };
+          }
+          const value = Reflect.get(target, prop) as unknown;
+          return typeof value === 'function' ? value.bind(target) : value;
         },
-        close: () => store.close(),
-      };
+      }) as Store;
       const f = new LogFollower({ store: gated, bus: env.bus, jobId: job.id, from: 2, follow: true });
       followers.push(f);
       const sink = new Sink(f);

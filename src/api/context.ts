@@ -1,5 +1,6 @@
 import type { JobService } from '../core/service.js';
 import type { LogFollower } from '../live/follower.js';
+import type { StreamSlots } from '../limits/stream-slots.js';
 import type { Config } from '../server/config.js';
 
 /** What every API plugin gets from the server assembly. */
@@ -8,4 +9,6 @@ export interface ApiContext {
   config: Config;
   /** Open log responses, ended cleanly on shutdown. */
   followers: Set<LogFollower>;
+  /** Caps the streaming responses each client holds open. */
+  streamSlots: StreamSlots;
 }

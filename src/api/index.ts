@@ -1,6 +1,7 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
 import { registerAuth } from '../auth/request-auth.js';
+import { registerRateLimits } from '../limits/rate-limit.js';
 import { registerBodyDecoding, registerBodyParsers } from './body.js';
 import type { ApiContext } from './context.js';
 import { registerErrorHandling } from './errors.js';
@@ -21,6 +22,10 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext): Promis
     strictPreflight: false,
   });
   registerAuth(app, ctx.service.store);
+  await registerRateLimits(app, {
+    perResourcePerSecond: ctx.config.rateLimitPerResource,
+    perClientPerMinute: ctx.config.rateLimitPerClient,
+  });
   registerBodyDecoding(app);
   registerBodyParsers(app);
   logRoutes(app, ctx);

@@ -60,8 +60,15 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const [username, name] = ref.includes('~') ? ref.split('~', 2) : [undefined, ref];
     const owner = username === undefined ? undefined : await service.store.userByName(username);
     if (owner === null) throw notFound();
-    const build = await service.store.latestJob(name!, 'build', owner?.id);
-    const latest = build ?? (await service.store.latestJob(name!, 'run', owner?.id));
+    // A bare name means the caller's own actor first, then anyone's (names are not unique across users).
+    const candidates = owner ? [owner.id] : [...(req.user ? [req.user.id] : []), undefined];
+    let build = null;
+    let latest = null;
+    for (const userId of candidates) {
+      build = await service.store.latestJob(name!, 'build', userId);
+      latest = build ?? (await service.store.latestJob(name!, 'run', userId));
+      if (latest) break;
+    }
     if (!latest) throw notFound();
     authorizeRead(req, latest, config.privateReads);
     const user = owner ?? (await service.store.userById(latest.userId));

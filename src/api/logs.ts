@@ -7,6 +7,7 @@ import { ApiError, recordNotFound } from '../core/errors.js';
 import { isTerminal, type JobKind } from '../core/job.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
 import { LogFollower } from '../live/follower.js';
+import { clientKey } from '../limits/rate-limit.js';
 import { ansiStripStream } from '../text/ansi-transform.js';
 import type { ApiContext } from './context.js';
 import { booleanParam, jobIdParam } from './params.js';
@@ -81,21 +82,27 @@ async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequ
       });
     }
     status = 206;
-    // While following, the end is not known yet: `*` as the complete length, the last byte known so far.
-    headers['Content-Range'] = follow
-      ? `bytes ${from}-${Math.max(from, info.length) - 1}/*`
-      : `bytes ${from}-${end - 1}/${info.length}`;
+    // While following, the complete length is not known yet (`*`); the range names the bytes stored so far,
+    // and is left out when there are none yet (HTTP has no form for an empty range): X-Log-Offset still says where the body starts.
+    if (!follow) headers['Content-Range'] = `bytes ${from}-${end - 1}/${info.length}`;
+    else if (from < end) headers['Content-Range'] = `bytes ${from}-${end - 1}/*`;
   }
   headers['X-Log-Offset'] = from;
   if (!follow && raw && !encoding) headers['Content-Length'] = Math.min(until ?? info.length, info.length) - from;
 
+  const releaseSlot = follow ? ctx.streamSlots.acquire(clientKey(req)) : () => undefined;
   const res = takeOver(reply, status, headers);
   res.flushHeaders();
   if (req.method === 'HEAD') return void res.end();
 
-  const source = new LogFollower({ store: service.store, bus: service.bus, jobId: id, from, follow, until: follow ? undefined : until });
+  // Without follow, the response ends at the length read above (the one Content-Length and ETag describe).
+  const last = follow ? until : Math.min(until ?? info.length, info.length);
+  const source = new LogFollower({ store: service.store, bus: service.bus, jobId: id, from, follow, until: last });
   ctx.followers.add(source);
-  source.once('close', () => ctx.followers.delete(source));
+  source.once('close', () => {
+    ctx.followers.delete(source);
+    releaseSlot();
+  });
   const stages: (Readable | Transform)[] = [source];
   if (!raw) stages.push(ansiStripStream());
   if (encoding) stages.push(compressor(encoding, follow));

@@ -43,8 +43,11 @@ export const unsupportedEncoding = (encoding: string) =>
     'unsupported-content-encoding',
     `Content-Encoding "${encoding.replace(/[^\x20-\x7e]/g, '?').slice(0, 40)}" is not supported.`,
   );
-export const rateLimitExceeded = (retryAfterSecs: number) =>
-  new ApiError(429, 'rate-limit-exceeded', 'You have exceeded the rate limit. Please try again later.', {
+export const rateLimitExceeded = (
+  retryAfterSecs: number,
+  message = 'You have exceeded the rate limit. Please try again later.',
+) =>
+  new ApiError(429, 'rate-limit-exceeded', message, {
     'Retry-After': String(retryAfterSecs),
   });
 export const serviceUnavailable = (message: string) => new ApiError(503, 'service-unavailable', message);

@@ -32,6 +32,13 @@ export interface NewJobInput {
   status?: JobStatus;
 }
 
+export interface ServiceOptions {
+  gracefulAbortSecs: number;
+  /** Quotas; 0 = none. */
+  maxJobsPerUser: number;
+  maxBytesPerUser: number;
+}
+
 export interface AppendOutcome {
   start: number;
   end: number;
@@ -50,7 +57,7 @@ export class JobService {
   constructor(
     readonly store: Store,
     readonly bus: LiveBus,
-    readonly options: { gracefulAbortSecs: number } = { gracefulAbortSecs: 30 },
+    readonly options: ServiceOptions = { gracefulAbortSecs: 30, maxJobsPerUser: 0, maxBytesPerUser: 0 },
   ) {}
 
   /** The job, or 404 with the text Apify uses for that kind of path. */
@@ -68,6 +75,10 @@ export class JobService {
   }
 
   async create(input: NewJobInput): Promise<JobRecord> {
+    const { maxJobsPerUser } = this.options;
+    if (maxJobsPerUser > 0 && (await this.store.userUsage(input.user.id)).jobs >= maxJobsPerUser) {
+      throw permissionDenied(`User "${input.user.username}" has reached the limit of ${maxJobsPerUser} jobs.`);
+    }
     const now = Date.now();
     const status = input.status ?? 'RUNNING';
     const job: JobRecord = {
@@ -166,6 +177,11 @@ export class JobService {
 
   /** Appends bytes to a job's log and tells every follower. */
   async append(job: JobRecord, data: Buffer, expectedOffset?: number): Promise<AppendOutcome> {
+    const { maxBytesPerUser } = this.options;
+    // Checked before the append, so concurrent appends may overshoot by their own size at most.
+    if (maxBytesPerUser > 0 && (await this.store.userUsage(job.userId)).bytes + data.length > maxBytesPerUser) {
+      throw permissionDenied(`The owner of this job has reached the limit of ${maxBytesPerUser} log bytes.`);
+    }
     const result = await this.store.append(job.id, data, expectedOffset);
     switch (result.kind) {
       case 'appended':

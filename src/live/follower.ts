@@ -11,7 +11,7 @@ export interface FollowOptions {
   from: number;
   /** Keep the stream open until the job is terminal (`stream=1`); otherwise serve what is there now. */
   follow: boolean;
-  /** Without follow: stop before this offset (a `Range` with an end). */
+  /** Stop before this offset (a `Range` with an end, or the length a Content-Length was computed from). */
   until?: number;
   /** How much one store read returns. */
   pageBytes?: number;
@@ -26,10 +26,14 @@ export interface FollowOptions {
  * Live chunks are pushed as the very Buffer the bus delivered, so N followers share one copy. A follower
  * never sees a gap or a duplicate: it tracks the next offset it owes, drops what it already sent, and
  * reads anything it missed (an event skipped ahead, the reader was slow, another node appended) back
- * from the store. A slow reader therefore holds at most its stream buffer plus `maxQueuedBytes`.
+ * from the store. A slow reader therefore holds at most its stream buffer plus `maxQueuedBytes`. If bytes
+ * it still owes fell out of the retention window meanwhile, it fails rather than skip them silently: the
+ * response breaks off and the reader resumes with `Range` from the window.
  */
 export class LogFollower extends Readable {
-  readonly #o: Required<Omit<FollowOptions, 'until'>> & { until?: number };
+  readonly #o: Required<Omit<FollowOptions, 'until'>>;
+  /** The stream ends here at the latest. */
+  readonly #limit: number;
   #next: number;
   /** Highest end offset known to be durable. */
   #knownEnd = 0;
@@ -48,6 +52,7 @@ export class LogFollower extends Readable {
     super({ highWaterMark: 64 * 1024 });
     this.#o = { pageBytes: 256 * 1024, maxQueuedBytes: 1024 * 1024, ...options };
     this.#next = options.from;
+    this.#limit = options.until ?? Infinity;
     if (options.follow) {
       // Subscribe before reading the job, so that nothing committed after the read can be missed.
       this.#unsubscribe = options.bus.subscribe(options.jobId, (e) => this.#onEvent(e));
@@ -73,8 +78,7 @@ export class LogFollower extends Readable {
   }
 
   #finish(length: number): void {
-    const until = this.#o.until;
-    this.#finalEnd = until !== undefined && !this.#o.follow ? Math.min(length, until) : length;
+    this.#finalEnd = Math.min(length, this.#limit);
     this.#knownEnd = Math.max(this.#knownEnd, length);
   }
 
@@ -95,7 +99,7 @@ export class LogFollower extends Readable {
     }
     this.#knownEnd = Math.max(this.#knownEnd, event.end);
     if (event.end <= this.#next) return;
-    if (this.#started && !this.#pumping && this.#wanted && this.#queue.length === 0 && event.start === this.#next && event.data) {
+    if (this.#started && !this.#pumping && this.#wanted && this.#queue.length === 0 && event.start === this.#next && event.end <= this.#limit && event.data) {
       this.#emit(event.data, event.end);
       return;
     }
@@ -134,9 +138,9 @@ export class LogFollower extends Readable {
     try {
       while (this.#wanted && !this.destroyed) {
         if (this.#stopped) return this.#end();
-        const target = this.#finalEnd ?? this.#knownEnd;
+        const target = Math.min(this.#finalEnd ?? this.#knownEnd, this.#limit);
         if (this.#next >= target) {
-          if (this.#finalEnd !== null) this.#end();
+          if (this.#finalEnd !== null || this.#next >= this.#limit) this.#end();
           return;
         }
         this.#dropQueued();
@@ -150,6 +154,9 @@ export class LogFollower extends Readable {
         }
         const slice = await this.#o.store.readLog(this.#o.jobId, this.#next, Math.min(this.#o.pageBytes, target - this.#next));
         if (!slice || this.destroyed) return;
+        if (slice.start > this.#next) {
+          throw new Error(`log ${this.#o.jobId}: bytes ${this.#next}-${slice.start - 1} left the retention window before they were sent`);
+        }
         if (slice.end <= this.#next) {
           // Nothing readable although an event said so: only possible if the store lost data. Do not spin.
           throw new Error(`log ${this.#o.jobId}: store has no bytes at ${this.#next}`);

@@ -1,13 +1,16 @@
+import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerApi } from '../api/index.js';
 import { ensureTokenUser } from '../auth/tokens.js';
 import { JobService } from '../core/service.js';
 import type { LiveBus } from '../live/bus.js';
 import type { LogFollower } from '../live/follower.js';
+import { StreamSlots } from '../limits/stream-slots.js';
 import { MemoryBus } from '../live/memory.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import type { Config } from './config.js';
+import { loggerOptions } from './logging.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -19,23 +22,26 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const REDACT = ['req.headers.authorization', 'req.query.token'];
-
 /** Assembles store, bus, service and API, and listens. */
 export async function startServer(config: Config, logger: boolean | object = false): Promise<RunningServer> {
   const store = new SqliteStore({ dataDir: config.dataDir, retentionChars: config.retentionChars });
   const bus = new MemoryBus();
-  const service = new JobService(store, bus);
+  const service = new JobService(store, bus, config);
   try {
     if (config.token) await ensureTokenUser(store, config.token);
     const app = Fastify({
-      logger: logger === true ? { level: config.logLevel, redact: REDACT } : logger,
+      logger: logger === true ? loggerOptions(config.logLevel) : logger,
       bodyLimit: config.maxBodyBytes,
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
       return503OnClosing: true,
+      // Slow or half-open clients cannot hold the server: headers must arrive within 15 s and a whole
+      // request (an append body) within 2 min. Responses are not bounded: a quiet build may stream for hours.
+      requestTimeout: 120_000,
+      serverFactory: (handler) =>
+        createServer({ headersTimeout: 15_000, requestTimeout: 120_000, connectionsCheckingInterval: 5_000 }, handler),
     });
     const followers = new Set<LogFollower>();
-    await registerApi(app, { service, config, followers });
+    await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient) });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;

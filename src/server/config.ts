@@ -13,59 +13,90 @@ export interface Config {
   /** Reads need the owner's token too (by default the hard-to-guess id is the capability, as in Apify). */
   privateReads: boolean;
   logLevel: string;
+  /** Requests per second to one job (its object or log); Apify's default. */
+  rateLimitPerResource: number;
+  /** Requests per minute per user (per IP without a token); Apify's default. */
+  rateLimitPerClient: number;
+  /** Streaming log responses one client may hold open at once. */
+  maxStreamsPerClient: number;
+  /** Jobs one user may create; 0 = no limit. */
+  maxJobsPerUser: number;
+  /** Log bytes one user may store over all jobs; 0 = no limit. */
+  maxBytesPerUser: number;
+  /** How long a graceful run abort stays ABORTING before the server sets ABORTED. */
+  gracefulAbortSecs: number;
 }
 
-/** Command-line flags as commander gives them (strings), before env and defaults are applied. */
-export interface ConfigFlags {
-  host?: string;
-  port?: string;
-  data?: string;
-  retentionChars?: string;
-  maxBodyBytes?: string;
-  private?: boolean;
-  logLevel?: string;
+type Kind = 'string' | 'integer' | 'boolean';
+
+interface Setting {
+  key: keyof Config;
+  flag: string;
+  env: string;
+  kind: Kind;
+  help: string;
+  default?: string | number | boolean;
+  min?: number;
+  max?: number;
 }
+
+/** Every server setting once: the `serve` flags, their environment variables and defaults come from here. */
+export const SERVER_SETTINGS: readonly Setting[] = [
+  { key: 'host', flag: '--host <host>', env: 'BUILDLOG_HOST', kind: 'string', default: '127.0.0.1', help: 'address to listen on' },
+  { key: 'port', flag: '--port <port>', env: 'BUILDLOG_PORT', kind: 'integer', default: DEFAULT_PORT, min: 0, max: 65535, help: 'port to listen on (0 picks a free one)' },
+  { key: 'dataDir', flag: '--data <dir>', env: 'BUILDLOG_DATA', kind: 'string', default: './data', help: 'data directory' },
+  { key: 'retentionChars', flag: '--retention-chars <n>', env: 'BUILDLOG_RETENTION_CHARS', kind: 'integer', default: DEFAULT_RETENTION_CHARS, min: 1, help: 'characters kept per log (the trailing ones)' },
+  { key: 'maxBodyBytes', flag: '--max-body-bytes <n>', env: 'BUILDLOG_MAX_BODY_BYTES', kind: 'integer', default: 8 * 1024 * 1024, min: 1, max: 1024 * 1024 * 1024, help: 'largest append body, after inflating' },
+  { key: 'privateReads', flag: '--private', env: 'BUILDLOG_PRIVATE', kind: 'boolean', default: false, help: "reads need the owner's token too" },
+  { key: 'logLevel', flag: '--log-level <level>', env: 'BUILDLOG_LOG_LEVEL', kind: 'string', default: 'info', help: 'server log level (fatal, error, warn, info, debug, trace, silent)' },
+  { key: 'rateLimitPerResource', flag: '--rate-limit-resource <n>', env: 'BUILDLOG_RATE_LIMIT_RESOURCE', kind: 'integer', default: 60, min: 1, help: 'requests per second to one job' },
+  { key: 'rateLimitPerClient', flag: '--rate-limit-client <n>', env: 'BUILDLOG_RATE_LIMIT_CLIENT', kind: 'integer', default: 250_000, min: 1, help: 'requests per minute per user (per IP without a token)' },
+  { key: 'maxStreamsPerClient', flag: '--max-streams <n>', env: 'BUILDLOG_MAX_STREAMS', kind: 'integer', default: 100, min: 1, help: 'streaming log responses open at once per user (per IP without a token)' },
+  { key: 'maxJobsPerUser', flag: '--max-jobs-per-user <n>', env: 'BUILDLOG_MAX_JOBS_PER_USER', kind: 'integer', default: 0, min: 0, help: 'jobs one user may create (0: no limit)' },
+  { key: 'maxBytesPerUser', flag: '--max-bytes-per-user <n>', env: 'BUILDLOG_MAX_BYTES_PER_USER', kind: 'integer', default: 0, min: 0, help: 'log bytes one user may append over all jobs (0: no limit)' },
+  { key: 'gracefulAbortSecs', flag: '--graceful-abort-secs <n>', env: 'BUILDLOG_GRACEFUL_ABORT_SECS', kind: 'integer', default: 30, min: 0, max: 86_400, help: 'how long a graceful abort waits before ABORTED' },
+];
+
+/** Command-line flags as commander gives them (camel-cased, strings), before env and defaults are applied. */
+export type ConfigFlags = Record<string, string | boolean | undefined>;
 
 export class ConfigError extends Error {}
 
-function integer(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined || value === '') return fallback;
-  if (!/^\d+$/.test(value.trim())) throw new ConfigError(`${name} must be a whole number, got "${value}"`);
-  const n = Number(value);
-  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
-  return n;
+/** The commander property name of a flag: `--rate-limit-resource <n>` → `rateLimitResource`. */
+export function flagProperty(flag: string): string {
+  return flag
+    .split(' ')[0]!
+    .replace(/^--/, '')
+    .replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 }
 
-function boolean(name: string, value: string | undefined): boolean {
-  if (value === undefined || value === '') return false;
-  const v = value.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${value}"`);
+function parse(setting: Setting, raw: string | boolean, source: string): string | number | boolean {
+  if (setting.kind === 'string') return String(raw);
+  if (setting.kind === 'boolean') {
+    if (typeof raw === 'boolean') return raw;
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+    throw new ConfigError(`${source} must be true or false, got "${raw}"`);
+  }
+  const text = String(raw).trim();
+  if (!/^\d+$/.test(text)) throw new ConfigError(`${source} must be a whole number, got "${raw}"`);
+  const n = Number(text);
+  const min = setting.min ?? 0;
+  const max = setting.max ?? Number.MAX_SAFE_INTEGER;
+  if (n < min || n > max) throw new ConfigError(`${source} must be between ${min} and ${max}, got ${n}`);
+  return n;
 }
 
 /** Flags win over environment variables, which win over defaults. */
 export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
-  return {
-    host: flags.host ?? env.BUILDLOG_HOST ?? '127.0.0.1',
-    port: integer('port', flags.port ?? env.BUILDLOG_PORT, DEFAULT_PORT, 0, 65535),
-    dataDir: flags.data ?? env.BUILDLOG_DATA ?? './data',
-    token: env.BUILDLOG_TOKEN || undefined,
-    retentionChars: integer(
-      'retention chars',
-      flags.retentionChars ?? env.BUILDLOG_RETENTION_CHARS,
-      DEFAULT_RETENTION_CHARS,
-      1,
-      Number.MAX_SAFE_INTEGER,
-    ),
-    maxBodyBytes: integer(
-      'max body bytes',
-      flags.maxBodyBytes ?? env.BUILDLOG_MAX_BODY_BYTES,
-      8 * 1024 * 1024,
-      1,
-      1024 * 1024 * 1024,
-    ),
-    privateReads: flags.private ?? boolean('BUILDLOG_PRIVATE', env.BUILDLOG_PRIVATE),
-    logLevel: flags.logLevel ?? env.BUILDLOG_LOG_LEVEL ?? 'info',
-  };
+  const config: Record<string, unknown> = { token: env.BUILDLOG_TOKEN || undefined };
+  for (const s of SERVER_SETTINGS) {
+    const flag = flags[flagProperty(s.flag)];
+    const fromEnv = env[s.env];
+    if (flag !== undefined) config[s.key] = parse(s, flag, s.flag.split(' ')[0]!.replace(/^--/, ''));
+    else if (fromEnv !== undefined && fromEnv !== '') config[s.key] = parse(s, fromEnv, s.env);
+    else config[s.key] = s.default;
+  }
+  return config as unknown as Config;
 }

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   log_chars INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_by_actor ON jobs (act_id, kind, started_at);
+CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id);
 CREATE TABLE IF NOT EXISTS chunks (
   job_id TEXT NOT NULL,
   offset INTEGER NOT NULL,
@@ -171,6 +172,9 @@ export class SqliteStore implements Store {
       latestJob: db.prepare(
         'SELECT * FROM jobs WHERE act_id = ? AND kind = ? ORDER BY started_at DESC LIMIT 1',
       ),
+      userUsage: db.prepare(
+        'SELECT count(*) AS jobs, coalesce(sum(log_length), 0) AS bytes FROM jobs WHERE user_id = ?',
+      ),
       latestJobOfUser: db.prepare(
         'SELECT * FROM jobs WHERE act_id = ? AND kind = ? AND user_id = ? ORDER BY started_at DESC LIMIT 1',
       ),
@@ -292,6 +296,10 @@ export class SqliteStore implements Store {
       userId ? this.#stmt.latestJobOfUser.get(actId, kind, userId) : this.#stmt.latestJob.get(actId, kind)
     ) as JobRow | undefined;
     return row ? toJob(row) : null;
+  }
+
+  async userUsage(userId: string): Promise<{ jobs: number; bytes: number }> {
+    return this.#stmt.userUsage.get(userId) as { jobs: number; bytes: number };
   }
 
   append(jobId: string, data: Buffer, expectedOffset?: number): Promise<AppendResult> {

@@ -51,6 +51,8 @@ export interface Store {
   updateJobStatus(id: string, from: JobStatus, patch: StatusPatch): Promise<JobRecord | null>;
   /** The newest job of an actor, by kind (for the derived actor object). */
   latestJob(actId: string, kind: 'build' | 'run', userId?: string): Promise<JobRecord | null>;
+  /** How many jobs a user has and how many log bytes they appended over all of them (for quotas). */
+  userUsage(userId: string): Promise<{ jobs: number; bytes: number }>;
 
   /**
    * Appends bytes to a job's log. With `expectedOffset` the chunk must start at the current length, or be

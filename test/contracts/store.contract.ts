@@ -315,6 +315,23 @@ export function storeContract(name: string, open: OpenStore): void {
       });
     });
 
+    describe('usage', () => {
+      test('userUsage counts a user\'s jobs and the log bytes appended to them', async () => {
+        await withStore({}, async ({ store }) => {
+          const mine = makeJob({ userId: 'userUsage00000001' });
+          const also = makeJob({ userId: 'userUsage00000001' });
+          const theirs = makeJob({ userId: 'userUsage00000002' });
+          for (const j of [mine, also, theirs]) await store.createJob(j);
+          await store.append(mine.id, Buffer.from('12345'));
+          await store.append(also.id, Buffer.from('678'));
+          await store.append(theirs.id, Buffer.from('x'.repeat(100)));
+          assert.deepEqual(await store.userUsage('userUsage00000001'), { jobs: 2, bytes: 8 });
+          assert.deepEqual(await store.userUsage('userUsage00000002'), { jobs: 1, bytes: 100 });
+          assert.deepEqual(await store.userUsage('nobody00000000000'), { jobs: 0, bytes: 0 });
+        });
+      });
+    });
+
     describe('appends', () => {
       test('appends without an offset land contiguously and are read back exactly', async () => {
         await withJob({}, async (store, job) => {
