@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { ApiError, invalidInput, pageNotFound, requestTooLarge } from '../core/errors.js';
+import { ApiError, invalidInput, pageNotFound, requestTooLarge, serviceUnavailable } from '../core/errors.js';
+import { StoreUnavailableError } from '../store/errors.js';
 
 export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
   return reply
@@ -12,6 +13,9 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
 /** Turns Fastify's own errors (bad JSON, too large, ...) into the Apify types; anything unexpected is a 500 without details. */
 function toApiError(err: FastifyError, maxBodyBytes: number): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof StoreUnavailableError) {
+    return serviceUnavailable(err.message);
+  }
   // zlib's errors while inflating a request body: the client sent bytes that are not what it declared.
   if (typeof err.code === 'string' && /^(Z_|ERR_BROTLI|ERR_ZLIB)/.test(err.code)) {
     return invalidInput('The request body could not be decompressed with its Content-Encoding.');

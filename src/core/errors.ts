@@ -50,4 +50,5 @@ export const rateLimitExceeded = (
   new ApiError(429, 'rate-limit-exceeded', message, {
     'Retry-After': String(retryAfterSecs),
   });
-export const serviceUnavailable = (message: string) => new ApiError(503, 'service-unavailable', message);
+export const serviceUnavailable = (message: string, retryAfterSecs = 5) =>
+  new ApiError(503, 'service-unavailable', message, { 'Retry-After': String(retryAfterSecs) });

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerApi } from '../api/index.js';
 import { ensureTokenUser } from '../auth/tokens.js';
+import { InactivityReaper } from '../core/inactivity.js';
 import { JobService } from '../core/service.js';
 import type { LiveBus } from '../live/bus.js';
 import type { LogFollower } from '../live/follower.js';
@@ -43,6 +44,8 @@ export async function startServer(config: Config, logger: boolean | object = fal
     const followers = new Set<LogFollower>();
     await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient) });
     await app.listen({ host: config.host, port: config.port });
+    const reaper = new InactivityReaper(service, store, config.inactivityTimeoutSecs);
+    reaper.start();
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -53,6 +56,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
       service,
       url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
       async close() {
+        await reaper.stop();
         service.close();
         for (const f of followers) f.stop();
         await app.close();

@@ -25,6 +25,8 @@ export interface Config {
   maxBytesPerUser: number;
   /** How long a graceful run abort stays ABORTING before the server sets ABORTED. */
   gracefulAbortSecs: number;
+  /** An unfinished job with no append, heartbeat or status change for this long becomes TIMED-OUT; 0 = never. */
+  inactivityTimeoutSecs: number;
 }
 
 type Kind = 'string' | 'integer' | 'boolean';
@@ -54,6 +56,7 @@ export const SERVER_SETTINGS: readonly Setting[] = [
   { key: 'maxStreamsPerClient', flag: '--max-streams <n>', env: 'BUILDLOG_MAX_STREAMS', kind: 'integer', default: 100, min: 1, help: 'streaming log responses open at once per user (per IP without a token)' },
   { key: 'maxJobsPerUser', flag: '--max-jobs-per-user <n>', env: 'BUILDLOG_MAX_JOBS_PER_USER', kind: 'integer', default: 0, min: 0, help: 'jobs one user may create (0: no limit)' },
   { key: 'maxBytesPerUser', flag: '--max-bytes-per-user <n>', env: 'BUILDLOG_MAX_BYTES_PER_USER', kind: 'integer', default: 0, min: 0, help: 'log bytes one user may append over all jobs (0: no limit)' },
+  { key: 'inactivityTimeoutSecs', flag: '--inactivity-timeout-secs <n>', env: 'BUILDLOG_INACTIVITY_TIMEOUT_SECS', kind: 'integer', default: 3600, min: 0, help: 'unfinished jobs silent this long become TIMED-OUT (0: never)' },
   { key: 'gracefulAbortSecs', flag: '--graceful-abort-secs <n>', env: 'BUILDLOG_GRACEFUL_ABORT_SECS', kind: 'integer', default: 30, min: 0, max: 86_400, help: 'how long a graceful abort waits before ABORTED' },
 ];
 

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
 import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
 import type { AppendResult, LogInfo, LogSlice, Store, UserRecord } from './store.js';
-import { StoreOpenError } from './errors.js';
+import { StoreOpenError, StoreUnavailableError } from './errors.js';
 
 const APP_ID = 'buildlog';
 const SCHEMA_VERSION = '1';
@@ -38,8 +38,12 @@ CREATE TABLE IF NOT EXISTS jobs (
   finished_at INTEGER,
   log_start INTEGER NOT NULL DEFAULT 0,
   log_length INTEGER NOT NULL DEFAULT 0,
-  log_chars INTEGER NOT NULL DEFAULT 0
+  log_chars INTEGER NOT NULL DEFAULT 0,
+  -- Last append, heartbeat (empty append) or status change: what the inactivity timeout looks at.
+  active_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (active_at)
+  WHERE status IN ('READY', 'RUNNING', 'ABORTING', 'TIMING-OUT');
 CREATE INDEX IF NOT EXISTS jobs_by_actor ON jobs (act_id, kind, started_at);
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -107,6 +111,27 @@ const toJob = (r: JobRow): JobRecord => ({
   finishedAt: r.finished_at,
 });
 
+/** SQLite result codes that mean the disk, not the request, is at fault: the store is unavailable for now. */
+const UNAVAILABLE = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|PROTOCOL)/;
+
+function storeFault(err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && UNAVAILABLE.test(code)) {
+    const reason = code.startsWith('SQLITE_FULL') ? 'the disk is full' : `the database cannot be written (${code})`;
+    return new StoreUnavailableError(`The log store is unavailable: ${reason}.`, { cause: err });
+  }
+  return err;
+}
+
+/** Runs a write, turning disk faults into StoreUnavailableError. */
+function guard<T>(write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    throw storeFault(err);
+  }
+}
+
 const toUser = (r: UserRow): UserRecord => ({
   id: r.id,
   username: r.username,
@@ -160,15 +185,18 @@ export class SqliteStore implements Store {
       userByName: db.prepare('SELECT * FROM users WHERE username = ?'),
       countUsers: db.prepare('SELECT count(*) AS n FROM users'),
       insertJob: db.prepare(`INSERT INTO jobs (id, kind, user_id, act_id, build_id, build_number, status,
-        status_message, exit_code, origin, meta, options, started_at, finished_at)
+        status_message, exit_code, origin, meta, options, started_at, finished_at, active_at)
         VALUES (@id, @kind, @userId, @actId, @buildId, @buildNumber, @status, @statusMessage, @exitCode,
-        @origin, @meta, @options, @startedAt, @finishedAt)`),
+        @origin, @meta, @options, @startedAt, @finishedAt, @startedAt)`),
       getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       updateStatus: db.prepare(`UPDATE jobs SET status = @status,
         status_message = CASE WHEN @setMessage THEN @statusMessage ELSE status_message END,
         exit_code = CASE WHEN @setExitCode THEN @exitCode ELSE exit_code END,
-        finished_at = CASE WHEN @setFinishedAt THEN @finishedAt ELSE finished_at END
+        finished_at = CASE WHEN @setFinishedAt THEN @finishedAt ELSE finished_at END,
+        active_at = @now
         WHERE id = @id AND status = @from`),
+      staleJobs: db.prepare(`SELECT * FROM jobs WHERE status IN ('READY', 'RUNNING', 'ABORTING', 'TIMING-OUT')
+        AND active_at < ? ORDER BY active_at LIMIT ?`),
       latestJob: db.prepare(
         'SELECT * FROM jobs WHERE act_id = ? AND kind = ? ORDER BY started_at DESC LIMIT 1',
       ),
@@ -179,7 +207,7 @@ export class SqliteStore implements Store {
         'SELECT * FROM jobs WHERE act_id = ? AND kind = ? AND user_id = ? ORDER BY started_at DESC LIMIT 1',
       ),
       logRow: db.prepare('SELECT status, log_start, log_length, log_chars FROM jobs WHERE id = ?'),
-      saveLogRow: db.prepare('UPDATE jobs SET log_start = ?, log_length = ?, log_chars = ? WHERE id = ?'),
+      saveLogRow: db.prepare('UPDATE jobs SET log_start = ?, log_length = ?, log_chars = ?, active_at = ? WHERE id = ?'),
       lastChunk: db.prepare(
         'SELECT offset, length(data) AS size FROM chunks WHERE job_id = ? ORDER BY offset DESC LIMIT 1',
       ),
@@ -241,7 +269,7 @@ export class SqliteStore implements Store {
   }
 
   async createUser(user: UserRecord): Promise<void> {
-    this.#stmt.insertUser.run(user.id, user.username, user.tokenHash, user.proxyPassword, user.createdAt);
+    guard(() => this.#stmt.insertUser.run(user.id, user.username, user.tokenHash, user.proxyPassword, user.createdAt));
   }
 
   async userByTokenHash(tokenHash: string): Promise<UserRecord | null> {
@@ -264,11 +292,17 @@ export class SqliteStore implements Store {
   }
 
   async createJob(job: JobRecord): Promise<void> {
-    this.#stmt.insertJob.run({
-      ...job,
-      meta: JSON.stringify(job.meta),
-      options: JSON.stringify(job.options),
-    });
+    guard(() =>
+      this.#stmt.insertJob.run({
+        ...job,
+        meta: JSON.stringify(job.meta),
+        options: JSON.stringify(job.options),
+      }),
+    );
+  }
+
+  async staleJobs(activeBefore: number, limit: number): Promise<JobRecord[]> {
+    return (this.#stmt.staleJobs.all(activeBefore, limit) as JobRow[]).map(toJob);
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
@@ -277,7 +311,8 @@ export class SqliteStore implements Store {
   }
 
   async updateJobStatus(id: string, from: JobStatus, patch: StatusPatch): Promise<JobRecord | null> {
-    const changed = this.#stmt.updateStatus.run({
+    const changed = guard(() => this.#stmt.updateStatus.run({
+      now: Date.now(),
       id,
       from,
       status: patch.status,
@@ -287,7 +322,7 @@ export class SqliteStore implements Store {
       exitCode: patch.exitCode ?? null,
       setFinishedAt: patch.finishedAt !== undefined ? 1 : 0,
       finishedAt: patch.finishedAt ?? null,
-    }).changes;
+    })).changes;
     return changed ? this.getJob(id) : null;
   }
 
@@ -322,7 +357,8 @@ export class SqliteStore implements Store {
     try {
       results = this.#db.transaction(() => this.#appendBatch(batch))();
     } catch (err) {
-      for (const p of batch) p.reject(err);
+      const fault = storeFault(err);
+      for (const p of batch) p.reject(fault);
       return;
     }
     batch.forEach((p, i) => p.resolve(results[i]!));
@@ -332,6 +368,7 @@ export class SqliteStore implements Store {
   #appendBatch(batch: PendingAppend[]): AppendResult[] {
     const rows = new Map<string, LogRow | null>();
     const dirty = new Set<string>();
+    const now = Date.now();
     const results = batch.map((p) => {
       let row = rows.get(p.jobId);
       if (row === undefined) {
@@ -345,7 +382,7 @@ export class SqliteStore implements Store {
     });
     for (const jobId of dirty) {
       const row = rows.get(jobId)!;
-      this.#stmt.saveLogRow.run(row.log_start, row.log_length, row.log_chars, jobId);
+      this.#stmt.saveLogRow.run(row.log_start, row.log_length, row.log_chars, now, jobId);
     }
     return results;
   }

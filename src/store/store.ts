@@ -51,12 +51,15 @@ export interface Store {
   updateJobStatus(id: string, from: JobStatus, patch: StatusPatch): Promise<JobRecord | null>;
   /** The newest job of an actor, by kind (for the derived actor object). */
   latestJob(actId: string, kind: 'build' | 'run', userId?: string): Promise<JobRecord | null>;
+  /** Unfinished jobs whose last append, heartbeat or status change is older than `activeBefore` (oldest first). */
+  staleJobs(activeBefore: number, limit: number): Promise<JobRecord[]>;
   /** How many jobs a user has and how many log bytes they appended over all of them (for quotas). */
   userUsage(userId: string): Promise<{ jobs: number; bytes: number }>;
 
   /**
    * Appends bytes to a job's log. With `expectedOffset` the chunk must start at the current length, or be
-   * stored whole at that offset already (a retry). Refused once the job is terminal.
+   * stored whole at that offset already (a retry). Refused once the job is terminal. An empty append is
+   * a heartbeat: it changes no bytes but counts as activity. Disk faults reject with StoreUnavailableError.
    */
   append(jobId: string, data: Buffer, expectedOffset?: number): Promise<AppendResult>;
   logInfo(jobId: string): Promise<LogInfo | null>;

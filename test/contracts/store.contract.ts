@@ -315,6 +315,32 @@ export function storeContract(name: string, open: OpenStore): void {
       });
     });
 
+    describe('activity', () => {
+      test('staleJobs lists unfinished jobs silent since a time; appends, heartbeats and status changes count as activity', async () => {
+        await withStore({}, async ({ store }) => {
+          const t0 = Date.now() - 60_000;
+          const quiet = makeJob({ startedAt: t0 });
+          const talking = makeJob({ startedAt: t0 });
+          const beating = makeJob({ startedAt: t0 });
+          const moved = makeJob({ startedAt: t0, status: 'READY' });
+          const done = makeJob({ startedAt: t0, status: 'SUCCEEDED', finishedAt: t0 });
+          for (const j of [quiet, talking, beating, moved, done]) await store.createJob(j);
+          const cutoff = Date.now() - 1000;
+          assert.deepEqual(
+            (await store.staleJobs(cutoff, 100)).map((j) => j.id).sort(),
+            [quiet.id, talking.id, beating.id, moved.id].sort(),
+            'every unfinished job created before the cutoff, no terminal one',
+          );
+          await store.append(talking.id, Buffer.from('output'));
+          await store.append(beating.id, Buffer.alloc(0));
+          await store.updateJobStatus(moved.id, 'READY', { status: 'RUNNING' });
+          assert.deepEqual((await store.staleJobs(cutoff, 100)).map((j) => j.id), [quiet.id]);
+          assert.equal((await store.staleJobs(t0 - 1, 100)).length, 0, 'nothing is older than its start');
+          assert.equal((await store.logInfo(beating.id))!.length, 0, 'a heartbeat adds no bytes');
+        });
+      });
+    });
+
     describe('usage', () => {
       test('userUsage counts a user\'s jobs and the log bytes appended to them', async () => {
         await withStore({}, async ({ store }) => {
