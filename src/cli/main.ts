@@ -1,23 +1,25 @@
-import { Command, Option } from 'commander';
-import { ConfigError, DEFAULT_PORT } from '../server/config.js';
+import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_URL } from '../client/config.js';
+import { ConfigError, SERVER_SETTINGS } from '../server/config.js';
 import { StoreOpenError } from '../store/errors.js';
+import { logs } from './logs.js';
+import { run } from './run.js';
 import { serve } from './serve.js';
 import { addUser } from './users.js';
 
 const program = new Command();
-program.name('buildlog').description('Live build and run logs, served on the Apify API v2 log endpoints.');
-
 program
-  .command('serve')
-  .description('start the server (embedded SQLite store under --data)')
-  .addOption(new Option('--host <host>', 'address to listen on [env BUILDLOG_HOST, default 127.0.0.1]'))
-  .addOption(new Option('--port <port>', `port to listen on [env BUILDLOG_PORT, default ${DEFAULT_PORT}]`))
-  .addOption(new Option('--data <dir>', 'data directory [env BUILDLOG_DATA, default ./data]'))
-  .addOption(new Option('--retention-chars <n>', 'characters kept per log [env BUILDLOG_RETENTION_CHARS, default 5000000]'))
-  .addOption(new Option('--max-body-bytes <n>', 'largest append body, after inflating [env BUILDLOG_MAX_BODY_BYTES, default 8388608]'))
-  .addOption(new Option('--private', 'reads need the owner\'s token too [env BUILDLOG_PRIVATE]'))
-  .addOption(new Option('--log-level <level>', 'server log level [env BUILDLOG_LOG_LEVEL, default info]'))
-  .action(serve);
+  .name('buildlog')
+  .description('Live build and run logs, served on the Apify API v2 log endpoints.')
+  // Lets `run` pass the wrapped command's own options through (`buildlog run make -j4`).
+  .enablePositionalOptions();
+
+const serveCommand = program.command('serve').description('start the server (embedded SQLite store under --data)');
+for (const setting of SERVER_SETTINGS) {
+  const fallback = setting.default === undefined || setting.default === false ? '' : `, default ${setting.default}`;
+  serveCommand.addOption(new Option(setting.flag, `${setting.help} [env ${setting.env}${fallback}]`));
+}
+serveCommand.action(serve);
 
 const users = program.command('users').description('manage users and their tokens');
 users
@@ -25,6 +27,43 @@ users
   .description('create a user; prints its token as the last line of stdout')
   .option('--data <dir>', 'data directory [env BUILDLOG_DATA, default ./data]')
   .action(addUser);
+
+/** Usage errors of the client commands exit with 2 (commander's own default is 1). */
+const usageExit = (err: CommanderError) => process.exit(err.exitCode === 0 ? 0 : 2);
+const urlOption = () => new Option('--url <url>', `server URL [env BUILDLOG_URL, default ${DEFAULT_URL}]`);
+const tokenOption = () => new Option('--token <token>', 'API token [env BUILDLOG_TOKEN]');
+
+program
+  .command('run')
+  .description('run a command, echo its output and stream it into a new build log; exits with its exit code')
+  .usage('[options] -- <command> [args...]')
+  .argument('<command>', 'the command to run (no shell: use `sh -c "..."` for pipes and globs)')
+  .argument('[args...]', 'its arguments')
+  .addOption(urlOption())
+  .addOption(tokenOption())
+  .addOption(new Option('--kind <kind>', 'create a build or a run').choices(['build', 'run']).default('build'))
+  .addOption(new Option('--actor <name>', 'actor name for the job object (actId)'))
+  .addOption(new Option('--build-number <version>', 'build number for the job object, such as 0.1.2'))
+  .addOption(new Option('--timeout <secs>', 'stop the command after this long; status TIMED-OUT, exit code 124'))
+  .addOption(new Option('--kill-after <secs>', 'after SIGTERM, wait this long before SIGKILL').default('10'))
+  .addOption(new Option('--no-timestamps', 'send output bytes as they come, without a timestamp per line'))
+  .addOption(new Option('--allow-offline', 'run the command even when the server cannot be reached (no log)'))
+  .addOption(new Option('--flush-timeout <secs>', 'after the command ends, keep trying to deliver its output this long').default('300'))
+  .addOption(new Option('--memory-buffer <bytes>', 'undelivered output kept in memory before it spills to a temp file').default(String(32 * 1024 * 1024)))
+  .passThroughOptions()
+  .exitOverride(usageExit)
+  .action(run);
+
+program
+  .command('logs <id>')
+  .description('print a build or run log to stdout; exit code 0 succeeded, 1 failed, 2 usage or network error')
+  .addOption(urlOption())
+  .addOption(tokenOption())
+  .addOption(new Option('-f, --follow', 'keep printing new output until the job ends (reconnects without gap or duplicate)'))
+  .addOption(new Option('--raw', 'keep ANSI escape sequences and control characters'))
+  .addOption(new Option('--since-offset <n>', 'start at this absolute byte offset of the log'))
+  .exitOverride(usageExit)
+  .action(logs);
 
 program.parseAsync().catch((err: unknown) => {
   const known = err instanceof ConfigError || err instanceof StoreOpenError || (err as { code?: string }).code === 'EADDRINUSE';
