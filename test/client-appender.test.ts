@@ -124,4 +124,23 @@ describe('LogAppender', () => {
     appender.close();
     assert.equal((await rawLog(id)).toString(), 'before\n');
   });
+
+  test('heartbeats keep a quiet job alive past the server inactivity timeout', async () => {
+    const quiet = await startTestServer({ inactivityTimeoutSecs: 1 });
+    try {
+      const client = new BuildlogApi({ url: quiet.url, token: quiet.token });
+      const alive = await createJob(quiet);
+      const orphan = await createJob(quiet);
+      const appender = new LogAppender({ api: client, kind: 'build', jobId: alive, heartbeatMs: 100 });
+      appender.write(Buffer.from('started\n'));
+      assert.equal(await appender.drain(10_000), 'delivered');
+      // The orphan (no producer) times out: the server holds this answer until it does.
+      assert.equal((await client.getJob('build', orphan, { waitForFinish: 30 })).status, 'TIMED-OUT');
+      // Held for two more seconds, well past the timeout again: the heartbeats keep the other one running.
+      assert.equal((await client.getJob('build', alive, { waitForFinish: 2 })).status, 'RUNNING');
+      appender.close();
+    } finally {
+      await quiet.stop();
+    }
+  });
 });

@@ -13,6 +13,11 @@ export interface AppenderOptions extends ByteQueueOptions {
    * one request per line (the server allows 60 requests/s per job, followers included).
    */
   minIntervalMs?: number;
+  /**
+   * After this long without a request, an empty append tells the server the producer is alive (its
+   * inactivity timeout would otherwise time out a build that is quiet for long).
+   */
+  heartbeatMs?: number;
   /** Largest request body; halved when the server answers 413. */
   maxChunkBytes?: number;
   backoff?: Backoff;
@@ -45,12 +50,24 @@ export class LogAppender {
   #state: 'open' | 'terminal' | 'failed' | 'closed' = 'open';
   #outage = false;
   #drainWaiters: (() => void)[] = [];
+  readonly #heartbeat: NodeJS.Timeout;
 
   constructor(options: AppenderOptions) {
     this.#o = { lingerMs: 20, minIntervalMs: 40, ...options };
     this.#queue = new ByteQueue(options);
     this.#backoff = options.backoff ?? new Backoff(250, 5000);
     this.#maxChunk = options.maxChunkBytes ?? 4 * 1024 * 1024;
+    const heartbeatMs = options.heartbeatMs ?? 60_000;
+    this.#heartbeat = setInterval(() => this.#beat(heartbeatMs), heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  #beat(heartbeatMs: number): void {
+    if (this.#state !== 'open' || this.#inflight || this.#queue.length > 0) return;
+    if (Date.now() - this.#lastStart < heartbeatMs) return;
+    this.#lastStart = Date.now();
+    // Best effort: a lost heartbeat is followed by the next one, and real output retries on its own.
+    this.#o.api.append(this.#o.jobId, Buffer.alloc(0), this.#acked, this.#stop.signal).catch(() => undefined);
   }
 
   /** Bytes acknowledged by the server. */
@@ -107,6 +124,7 @@ export class LogAppender {
 
   /** Stops sending (an in-flight request is cancelled) and frees the spill file. */
   close(): void {
+    clearInterval(this.#heartbeat);
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     if (this.#state === 'open') this.#state = 'closed';
