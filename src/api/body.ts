@@ -28,7 +28,25 @@ export function registerBodyDecoding(app: FastifyInstance): void {
     inflated.receivedEncodedLength = 0;
     payload.on('data', (chunk: Buffer) => (inflated.receivedEncodedLength += chunk.length));
     payload.on('error', (err) => inflated.destroy(err));
-    inflated.on('error', () => payload.destroy());
+    // After bytes that are not what the Content-Encoding says (Fastify answers 400 from the error) and past
+    // the body limit (413), inflating stops (a bomb would keep the CPU busy with the rest long after the
+    // answer), and what the client still sends is read and discarded. Fastify closes the connection after
+    // either answer; destroying the request here instead would drop it before the answer is written.
+    const stopInflating = () => {
+      payload.unpipe(inflated);
+      payload.resume();
+      inflated.destroy();
+    };
+    const limit = req.routeOptions.bodyLimit ?? Infinity;
+    let inflatedBytes = 0;
+    // Counted once Fastify reads (a 'data' listener of our own attached now would start the flow before it listens).
+    inflated.once('resume', () =>
+      inflated.on('data', (chunk: Buffer) => {
+        inflatedBytes += chunk.length;
+        if (inflatedBytes > limit) stopInflating();
+      }),
+    );
+    inflated.on('error', stopInflating);
     payload.pipe(inflated);
     return inflated;
   });

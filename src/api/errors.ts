@@ -1,5 +1,7 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { ApiError, invalidInput, pageNotFound, requestTooLarge, serviceUnavailable } from '../core/errors.js';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, invalidInput, pageNotFound, recordNotFound, requestTooLarge, serviceUnavailable } from '../core/errors.js';
 import { StoreUnavailableError } from '../store/errors.js';
 
 export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
@@ -32,6 +34,23 @@ function toApiError(err: FastifyError, maxBodyBytes: number): ApiError {
   return new ApiError(500, 'internal-server-error', 'Internal server error.');
 }
 
+/**
+ * Closing a connection whose client is still sending makes the kernel reset it, and the client may then
+ * lose the answer it has not read yet. So after the answer: stop writing (FIN), let what still arrives be
+ * read and discarded until the client closes too, for 2 s at most, then close.
+ */
+function closeGently(socket: Socket): void {
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), 2000);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** Makes Node close this connection gently once the answer is out (it calls `destroySoon` for `Connection: close`). */
+function lingerBeforeClose(socket: Socket): void {
+  socket.destroySoon = () => closeGently(socket);
+}
+
 export function registerErrorHandling(app: FastifyInstance, maxBodyBytes: number): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const apiError = toApiError(err, maxBodyBytes);
@@ -40,7 +59,47 @@ export function registerErrorHandling(app: FastifyInstance, maxBodyBytes: number
       reply.raw.destroy();
       return;
     }
+    // Fastify closes the connection after a body it refused (413, bad encoding...): the client may still be sending it.
+    if (String(reply.getHeader('connection')).toLowerCase() === 'close') lingerBeforeClose(req.raw.socket);
     return sendError(reply, apiError);
   });
   app.setNotFoundHandler((_req, reply) => sendError(reply, pageNotFound()));
+}
+
+/**
+ * Fastify's routing errors, raised before any route runs, in the envelope too (its own bodies are not
+ * Apify's and quote the URL back).
+ */
+export function frameworkErrorHandler(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  // A path segment longer than any id cannot name anything: the same 404 as an unknown id.
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return void sendError(reply, recordNotFound());
+  if (err.code === 'FST_ERR_BAD_URL') return void sendError(reply, invalidInput('The URL is not valid (a malformed %-escape).'));
+  sendError(reply, new ApiError(500, 'internal-server-error', 'Internal server error.'));
+}
+
+/**
+ * Node's answer to a connection whose request cannot be parsed (400), is too large in its headers (431) or
+ * whose headers do not arrive in time (408), written to the socket before any request exists; the envelope
+ * like every other error. The raw packet (it may hold a token) is never logged.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Socket): void {
+  // Gone, or answered already and closing (what the client still sends fails to parse again).
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+  const error =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ApiError(408, 'request-timeout', 'The request was not received in time.')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? new ApiError(431, 'request-too-large', 'The request headers are too large.')
+        : invalidInput('The request is not valid HTTP.');
+  // As Node does: no answer if a response to an earlier request on this connection has begun.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (inFlight?.headersSent) return void socket.destroy();
+  const body = JSON.stringify({ error: { type: error.type, message: error.message } });
+  // The answer to a HEAD has no body, also when the request is refused (its method is parsed by then).
+  const head = Buffer.isBuffer(err.rawPacket) && err.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+  socket.write(
+    `HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`,
+  );
+  closeGently(socket);
 }

@@ -1,6 +1,6 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
-import { registerAuth } from '../auth/request-auth.js';
+import { registerAuth, rejectUnknownTokens } from '../auth/request-auth.js';
 import { registerRateLimits } from '../limits/rate-limit.js';
 import { registerBodyDecoding, registerBodyParsers } from './body.js';
 import type { ApiContext } from './context.js';
@@ -26,6 +26,7 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext): Promis
     perResourcePerSecond: ctx.config.rateLimitPerResource,
     perClientPerMinute: ctx.config.rateLimitPerClient,
   });
+  rejectUnknownTokens(app);
   registerBodyDecoding(app);
   registerBodyParsers(app);
   logRoutes(app, ctx);

@@ -28,7 +28,14 @@ function optionalObject(body: Record<string, unknown>, key: string): Record<stri
   const v = body[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'object' || Array.isArray(v)) throw invalidInput(`Field "${key}" must be a JSON object.`);
-  if (JSON.stringify(v).length > 16 * 1024) throw invalidInput(`Field "${key}" is larger than 16 KiB.`);
+  let size: number;
+  try {
+    size = JSON.stringify(v).length;
+  } catch {
+    // A JSON body nested deeper than the stack parses, but cannot be serialised again.
+    throw invalidInput(`Field "${key}" is nested too deeply.`);
+  }
+  if (size > 16 * 1024) throw invalidInput(`Field "${key}" is larger than 16 KiB.`);
   return v as Record<string, unknown>;
 }
 

@@ -2,12 +2,12 @@
 export type ByteRange = { from: number; to?: number } | { suffix: number };
 
 /**
- * Parses `bytes=N-`, `bytes=N-M` and `bytes=-K`. Anything else (other units, several ranges, garbage) is
- * ignored, as RFC 9110 allows, and the whole log is served.
+ * Parses `bytes=N-`, `bytes=N-M` and `bytes=-K`. Anything else (other units, several ranges, numbers past
+ * 15 digits, garbage) is ignored, as RFC 9110 allows, and the whole log is served.
  */
 export function parseRange(header: string | undefined): ByteRange | null {
   if (!header) return null;
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  const m = /^\s*bytes\s*=\s*(\d{0,15})\s*-\s*(\d{0,15})\s*$/i.exec(header);
   if (!m || (m[1] === '' && m[2] === '')) return null;
   if (m[1] === '') return { suffix: Number(m[2]) };
   const from = Number(m[1]);

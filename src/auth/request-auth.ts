@@ -8,6 +8,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The token's user; null when no token was sent. */
     user: UserRecord | null;
+    /** A token was sent that no user owns (refused by `rejectUnknownTokens`). */
+    unknownToken: boolean;
   }
 }
 
@@ -23,15 +25,26 @@ function tokenOf(req: FastifyRequest): string | undefined {
   return typeof query === 'string' && query !== '' ? query : undefined;
 }
 
-/** Resolves the token of every request once; a token that is sent but unknown is 401 everywhere. */
+/** Resolves the token of every request once (a token that is sent but unknown is refused by `rejectUnknownTokens`). */
 export function registerAuth(app: FastifyInstance, store: Store): void {
   app.decorateRequest('user', null);
+  app.decorateRequest('unknownToken', false);
   app.addHook('onRequest', async (req) => {
     const token = tokenOf(req);
     if (token === undefined) return;
     const user = await store.userByTokenHash(hashToken(token));
-    if (!user) throw tokenNotValid();
-    req.user = user;
+    if (user) req.user = user;
+    else req.unknownToken = true;
+  });
+}
+
+/**
+ * A token that is sent but unknown is 401 everywhere. Registered after the rate limits, so that requests
+ * with made-up tokens count against their address like any other (guessing tokens is throttled too).
+ */
+export function rejectUnknownTokens(app: FastifyInstance): void {
+  app.addHook('onRequest', async (req) => {
+    if (req.unknownToken) throw tokenNotValid();
   });
 }
 

@@ -41,7 +41,8 @@ export const unsupportedEncoding = (encoding: string) =>
   new ApiError(
     415,
     'unsupported-content-encoding',
-    `Content-Encoding "${encoding.replace(/[^\x20-\x7e]/g, '?').slice(0, 40)}" is not supported.`,
+    // Only characters a coding name can have are echoed (no markup, quotes or control characters).
+    `Content-Encoding "${encoding.replace(/[^\w ,;=.+-]/g, '?').slice(0, 40)}" is not supported.`,
   );
 export const rateLimitExceeded = (
   retryAfterSecs: number,

@@ -22,7 +22,8 @@ const resourceId = (req: FastifyRequest) => (req.params as { id?: string } | und
  * its user. Every response says its limit in `X-RateLimit-Limit`; over it: 429 with `Retry-After`.
  */
 export async function registerRateLimits(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
-  await app.register(rateLimit, { global: false });
+  // The in-memory counters are an LRU; 5,000 (the default) would let a crowd of ids evict a busy job's counter.
+  await app.register(rateLimit, { global: false, cache: 100_000 });
   const perClient = app.createRateLimit({
     max: options.perClientPerMinute,
     timeWindow: 60_000,

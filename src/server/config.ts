@@ -27,6 +27,8 @@ export interface Config {
   gracefulAbortSecs: number;
   /** An unfinished job with no append, heartbeat or status change for this long becomes TIMED-OUT; 0 = never. */
   inactivityTimeoutSecs: number;
+  /** How long a client has to send its request headers (slow or half-open connections are closed after it). */
+  headersTimeoutSecs: number;
 }
 
 type Kind = 'string' | 'integer' | 'boolean';
@@ -58,6 +60,7 @@ export const SERVER_SETTINGS: readonly Setting[] = [
   { key: 'maxBytesPerUser', flag: '--max-bytes-per-user <n>', env: 'BUILDLOG_MAX_BYTES_PER_USER', kind: 'integer', default: 0, min: 0, help: 'log bytes one user may append over all jobs (0: no limit)' },
   { key: 'inactivityTimeoutSecs', flag: '--inactivity-timeout-secs <n>', env: 'BUILDLOG_INACTIVITY_TIMEOUT_SECS', kind: 'integer', default: 3600, min: 0, help: 'unfinished jobs silent this long become TIMED-OUT (0: never)' },
   { key: 'gracefulAbortSecs', flag: '--graceful-abort-secs <n>', env: 'BUILDLOG_GRACEFUL_ABORT_SECS', kind: 'integer', default: 30, min: 0, max: 86_400, help: 'how long a graceful abort waits before ABORTED' },
+  { key: 'headersTimeoutSecs', flag: '--headers-timeout <secs>', env: 'BUILDLOG_HEADERS_TIMEOUT', kind: 'integer', default: 15, min: 1, max: 120, help: 'seconds a client has to send its request headers' },
 ];
 
 /** Command-line flags as commander gives them (camel-cased, strings), before env and defaults are applied. */

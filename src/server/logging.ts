@@ -1,8 +1,27 @@
 import type { FastifyRequest } from 'fastify';
 
-/** `?token=...` in a URL, with its value replaced: tokens never reach the server log. */
+/** A query key the router would read as `token` (it decodes %-escapes and `+` in keys). */
+function isTokenKey(key: string): boolean {
+  let decoded = key.replace(/\+/g, ' ');
+  try {
+    decoded = decodeURIComponent(decoded);
+  } catch {
+    // Not valid %-encoding: the raw key is what it is.
+  }
+  return decoded.trim().toLowerCase() === 'token';
+}
+
+/**
+ * `?token=...` in a URL, with its value replaced: tokens never reach the server log. Keys are matched as the
+ * router reads them: the query starts at `?` or `#`, and `%74oken` is `token` too.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]token=)[^&#]*/gi, '$1[REDACTED]');
+  return url.replace(/([?&#])([^?&#=]*)=([^&]*)/g, (param, sep: string, key: string, value: string) => {
+    if (isTokenKey(key)) return `${sep}${key}=[REDACTED]`;
+    // Over-redact rather than miss one: a `#` inside a value may start what a client meant as the query.
+    const hash = value.indexOf('#');
+    return hash === -1 ? param : `${sep}${key}=${value.slice(0, hash)}${redactUrl(value.slice(hash))}`;
+  });
 }
 
 /**
