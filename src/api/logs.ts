@@ -107,6 +107,8 @@ async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequ
   if (!raw) stages.push(ansiStripStream());
   if (encoding) stages.push(compressor(encoding, follow));
   pipeline([...stages, res], (err) => {
+    // Ended early by a shutdown: the connection goes too (its head said keep-alive), so the server can finish closing.
+    if (!err && source.stopped) req.raw.socket.end();
     if (!err) return;
     res.destroy();
     // A reader that goes away mid-stream is normal; anything else is worth a line in the server log.

@@ -60,6 +60,11 @@ export class LogFollower extends Readable {
     this.#start().catch((err) => this.destroy(err as Error));
   }
 
+  /** `stop()` was called: the stream ends (or ended) early because the server is shutting down. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   /** The absolute offset of the next byte this stream will emit. */
   get nextOffset(): number {
     return this.#next;

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { clientErrorHandler, frameworkErrorHandler } from '../api/errors.js';
 import { registerApi } from '../api/index.js';
 import { ensureTokenUser } from '../auth/tokens.js';
 import { InactivityReaper } from '../core/inactivity.js';
@@ -12,6 +13,9 @@ import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import type { Config } from './config.js';
 import { loggerOptions } from './logging.js';
+
+/** How long a stopping server waits for responses to reach their readers before it cuts the connections. */
+const SHUTDOWN_GRACE_MS = 3_000;
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -35,13 +39,33 @@ export async function startServer(config: Config, logger: boolean | object = fal
       bodyLimit: config.maxBodyBytes,
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
       return503OnClosing: true,
-      // Slow or half-open clients cannot hold the server: headers must arrive within 15 s and a whole
-      // request (an append body) within 2 min. Responses are not bounded: a quiet build may stream for hours.
+      // Errors raised before any route runs get the Apify envelope too.
+      frameworkErrors: frameworkErrorHandler,
+      clientErrorHandler,
+      // Slow or half-open clients cannot hold the server: headers must arrive within --headers-timeout (15 s)
+      // and a whole request (an append body) within 2 min. Responses are not bounded: a quiet build may stream for hours.
       requestTimeout: 120_000,
       serverFactory: (handler) =>
-        createServer({ headersTimeout: 15_000, requestTimeout: 120_000, connectionsCheckingInterval: 5_000 }, handler),
+        createServer(
+          {
+            headersTimeout: config.headersTimeoutSecs * 1000,
+            requestTimeout: 120_000,
+            // Fastify's own default, which it does not apply to a server from serverFactory (Node's is 5 s,
+            // short enough that clients reusing a connection race the server closing it).
+            keepAliveTimeout: 72_000,
+            connectionsCheckingInterval: Math.min(5_000, config.headersTimeoutSecs * 1000),
+          },
+          handler,
+        ),
     });
     const followers = new Set<LogFollower>();
+    // Responses finished while shutting down (appends that were under way) tell the client that the
+    // connection ends, so it does not send its next request into a socket that is about to close.
+    let closing = false;
+    app.addHook('onSend', (_req, reply, payload, done) => {
+      if (closing) reply.header('Connection', 'close');
+      done(null, payload);
+    });
     await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient) });
     await app.listen({ host: config.host, port: config.port });
     const reaper = new InactivityReaper(service, store, config.inactivityTimeoutSecs);
@@ -57,9 +81,18 @@ export async function startServer(config: Config, logger: boolean | object = fal
       url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
       async close() {
         await reaper.stop();
+        closing = true;
         service.close();
         for (const f of followers) f.stop();
-        await app.close();
+        // Stopped streams close their connections once their last bytes are out, responses finished from
+        // now on say `Connection: close`; after a grace period whatever is still open is cut: a reader that
+        // stopped reading would otherwise hold its response, and the exit, forever.
+        const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(cut);
+        }
         await bus.close();
         await store.close();
       },

@@ -10,6 +10,11 @@ const APP_ID = 'buildlog';
 const SCHEMA_VERSION = '1';
 /** Small appends are merged into the log's last row up to this size, so line-by-line producers do not make millions of rows. */
 const MERGE_LIMIT = 64 * 1024;
+/**
+ * Large appends are split into rows of at most this size: SQLite reads a BLOB whole, so a page read (or
+ * a trim) of a multi-megabyte row would load all of it each time.
+ */
+const MAX_ROW = 256 * 1024;
 const TRIM_PAGE = 64;
 
 const SCHEMA = `
@@ -403,7 +408,9 @@ export class SqliteStore implements Store {
     if (last && last.offset + last.size === start && last.size + data.length <= MERGE_LIMIT) {
       this.#stmt.extendChunk.run(data, jobId, last.offset);
     } else {
-      this.#stmt.insertChunk.run(jobId, start, data);
+      for (let i = 0; i < data.length; i += MAX_ROW) {
+        this.#stmt.insertChunk.run(jobId, start + i, data.subarray(i, i + MAX_ROW));
+      }
     }
     row.log_length = start + data.length;
     row.log_chars += countChars(data);
