@@ -8,6 +8,7 @@ import { registerErrorHandling } from './errors.js';
 import { jobRoutes } from './jobs.js';
 import { logRoutes } from './logs.js';
 import { producerRoutes } from './producer.js';
+import { viewerRoutes } from './viewer.js';
 
 /** The whole /v2 API on one Fastify instance. */
 export async function registerApi(app: FastifyInstance, ctx: ApiContext): Promise<void> {
@@ -32,4 +33,5 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext): Promis
   logRoutes(app, ctx);
   jobRoutes(app, ctx);
   producerRoutes(app, ctx);
+  await viewerRoutes(app);
 }

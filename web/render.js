@@ -1,0 +1,88 @@
+// @ts-check
+import { AnsiUp } from './vendor/ansi_up.js';
+import { displayParts } from './log-model.js';
+
+/**
+ * One line of the log as HTML, made only when the line is on screen. ansi_up escapes the text (`<`, `>`,
+ * `&`, quotes) and turns SGR sequences into spans: the 16 standard colours as classes (themed in
+ * viewer.css), 256 and true colours as inline `color:rgb()`; OSC 8 links only for http(s) URLs.
+ */
+const ansi = new AnsiUp();
+ansi.use_classes = true;
+ansi.escape_html = true;
+
+/** @param {string} text */
+export function escapeHtml(text) {
+  return text.replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&#39;'));
+}
+
+/**
+ * @param {string} line the stored line, escape sequences and all
+ * @param {string} state the SGR prefix active at its start (from LogModel.stateAt)
+ */
+export function lineHtml(line, state) {
+  const parts = displayParts(line, state);
+  const ts = parts.ts ? `<span class="ts">${escapeHtml(parts.ts)}</span>` : '';
+  if (parts.body.indexOf('\x1b') === -1 && parts.state === '') return ts + escapeHtml(parts.body);
+  // Each line starts from a reset, then the state earlier lines left, so lines render independently.
+  const html = ansi.ansi_to_html(`\x1b[0m${parts.state}${parts.body}`);
+  // A sequence cut off at the end of the line waits in ansi_up's buffer for its end; lines are rendered
+  // independently, so it must not leak into the next one.
+  /** @type {any} */ (ansi)._buffer = '';
+  // Links from the log (OSC 8, http(s) only) open apart from the viewer. ansi_up escapes all log text, so
+  // `<a href=` here can only be one it made.
+  return ts + (html.indexOf('<a href=') === -1 ? html : html.replaceAll('<a href=', '<a target="_blank" rel="noopener noreferrer" href='));
+}
+
+/**
+ * Wraps the occurrences of `query` (lower-case) in the rendered text of `el` in <mark>; the `current`-th
+ * one (or none: -1) gets the class "current". Text inside elements matching `skip` is not searched.
+ * @param {HTMLElement} el
+ * @param {string} query
+ * @param {number} current
+ * @param {string | null} skip
+ */
+export function highlight(el, query, current, skip) {
+  if (!query) return;
+  const doc = /** @type {Document} */ (el.ownerDocument);
+  /** @type {Text[]} */
+  const nodes = [];
+  const walker = doc.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (skip && n.parentElement?.closest(skip)) continue;
+    nodes.push(/** @type {Text} */ (n));
+  }
+  const text = nodes.map((n) => n.data).join('').toLowerCase();
+  /** @type {number[]} */
+  const starts = [];
+  for (let at = text.indexOf(query); at !== -1; at = text.indexOf(query, at + query.length)) starts.push(at);
+  if (starts.length === 0) return;
+  /** @type {number[]} */
+  const offsets = [];
+  let pos = 0;
+  for (const n of nodes) {
+    offsets.push(pos);
+    pos += n.data.length;
+  }
+  // Backwards, so that splitting a text node leaves the offsets of the matches still to do valid: the
+  // node keeps the text before the cut.
+  for (let k = starts.length - 1; k >= 0; k--) {
+    const from = starts[k];
+    const to = from + query.length;
+    // A match may cross span borders (a colour change inside the match): mark each piece.
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const node = nodes[i];
+      const nodeFrom = offsets[i];
+      const nodeTo = nodeFrom + node.data.length;
+      if (nodeTo <= from || nodeFrom >= to) continue;
+      const a = Math.max(from, nodeFrom) - nodeFrom;
+      const b = Math.min(to, nodeTo) - nodeFrom;
+      const range = doc.createRange();
+      range.setStart(node, a);
+      range.setEnd(node, b);
+      const mark = doc.createElement('mark');
+      if (k === current) mark.className = 'current';
+      range.surroundContents(mark);
+    }
+  }
+}
