@@ -3,32 +3,10 @@ import assert from 'node:assert/strict';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { createUser } from '../src/auth/tokens.js';
+import { rawRequest as raw, type RawResponse } from './helpers/http.js';
 import { api, append, createJob, finish, startTestServer, type TestServer } from './helpers/server.js';
 
-interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
 
-/** One request over node:http, for methods and headers fetch will not send (HEAD bodies, odd methods, raw encodings). */
-function raw(
-  server: { url: string },
-  method: string,
-  path: string,
-  options: { headers?: Record<string, string>; body?: Buffer | string } = {},
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${server.url}${path}`, { method, headers: options.headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
 
 /** Asserts the exact Apify error envelope and returns its message. */
 function assertEnvelope(res: RawResponse, status: number, type: string, message?: string | RegExp): string {

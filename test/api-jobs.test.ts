@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { createUser } from '../src/auth/tokens.js';
 import type { MemoryBus } from '../src/live/memory.js';
+import { within } from './helpers/http.js';
 import { api, append, createJob, finish, startTestServer, waitFor, type TestServer } from './helpers/server.js';
 
 type Json = Record<string, unknown>;
@@ -20,16 +21,6 @@ type Job = Json & {
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Rejects instead of hanging when `promise` does not settle within `ms`. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** Every key ending in `At`, at any depth, is an ISO-8601 string or null. */
 function assertIsoDates(value: unknown, path = '$'): void {

@@ -4,37 +4,15 @@ import { request, type ClientRequest, type IncomingHttpHeaders } from 'node:http
 import type { Readable } from 'node:stream';
 import { brotliDecompressSync, createBrotliDecompress, createGunzip, gunzipSync } from 'node:zlib';
 import type { MemoryBus } from '../src/live/memory.js';
+import { rawRequest, within, type RawResponse } from './helpers/http.js';
 import { append, createJob, finish, startTestServer, waitFor, type TestServer } from './helpers/server.js';
 
-interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
+/** A GET/HEAD on a fresh connection. */
+const raw = (server: { url: string }, method: string, path: string, headers: Record<string, string> = {}): Promise<RawResponse> =>
+  rawRequest(server, method, path, { headers, agent: false });
 
-function raw(server: { url: string }, method: string, path: string, headers: Record<string, string> = {}): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${server.url}${path}`, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
-/** Rejects instead of hanging when `promise` does not settle within `ms`. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+
 
 /** An open log response, read incrementally (decoded when `decode` is given). */
 interface OpenStream {

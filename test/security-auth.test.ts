@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,34 +11,10 @@ import Database from 'better-sqlite3';
 import { createUser, hashToken } from '../src/auth/tokens.js';
 import type { UserRecord } from '../src/store/store.js';
 import { BIN, cleanEnv } from './helpers/cli.js';
+import { rawRequest as raw, type RawResponse } from './helpers/http.js';
 import { append, createJob, startTestServer, tempDir, type TestServer } from './helpers/server.js';
 
-interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
 
-/** One request over node:http (no fetch: it would refuse some of the odd inputs below). */
-function raw(
-  url: string,
-  method: string,
-  path: string,
-  options: { headers?: Record<string, string>; body?: string } = {},
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const { hostname, port } = new URL(url);
-    // `path` goes out as it is (a URL string would lose everything after a `#`).
-    const req = request({ hostname, port, path, method, headers: options.headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
 
 function json(res: RawResponse): any {
   assert.match(String(res.headers['content-type']), /^application\/json(;|$)/, `JSON body: ${res.body.toString()}`);

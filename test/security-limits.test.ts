@@ -20,34 +20,16 @@ import {
 } from 'node:zlib';
 import { ApifyClient } from 'apify-client';
 import { createUser } from '../src/auth/tokens.js';
+import { rawRequest, type RawOptions, type RawResponse } from './helpers/http.js';
 import { api, append, createJob, finish, startTestServer, waitFor, type TestServer } from './helpers/server.js';
 
-interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
 
 const agent = new Agent({ keepAlive: true, maxSockets: 32 });
 after(() => agent.destroy());
+/** Requests of this file share one keep-alive agent (bursts would otherwise exhaust ports). */
+const raw = (server: { url: string }, method: string, path: string, options: RawOptions = {}): Promise<RawResponse> =>
+  rawRequest(server, method, path, { agent, ...options });
 
-function raw(
-  server: { url: string },
-  method: string,
-  path: string,
-  options: { headers?: Record<string, string>; body?: Buffer | string } = {},
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${server.url}${path}`, { method, headers: options.headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
 
 function assertEnvelope(res: RawResponse, status: number, type: string, message?: RegExp): string {
   assert.equal(res.status, status, `status (body: ${res.body.toString().slice(0, 300)})`);
