@@ -3,12 +3,16 @@
  * absolute byte offsets; characters are counted as UTF-8 sequence starts, so a cut never splits one.
  */
 
+import { isAscii } from 'node:buffer';
+
 export const DEFAULT_RETENTION_CHARS = 5_000_000;
 
 const isContinuation = (byte: number) => (byte & 0xc0) === 0x80;
 
 /** Characters in a byte range: every byte that is not a UTF-8 continuation byte starts one. */
 export function countChars(data: Uint8Array): number {
+  // Most logs are ASCII: Node checks that with SIMD, far faster than the byte loop below.
+  if (isAscii(data)) return data.length;
   let n = 0;
   for (let i = 0; i < data.length; i++) if (!isContinuation(data[i]!)) n++;
   return n;
@@ -47,6 +51,17 @@ export function planTrim(chunks: StoredChunk[], start: number, excessChars: numb
       continue;
     }
     let i = pos - chunk.offset;
+    const left = excessChars - charsDropped;
+    if (isAscii(chunk.data.subarray(i))) {
+      // One byte per character: jump instead of scanning (the common case, and the hot path of ingest).
+      const take = Math.min(left, chunk.data.length - i);
+      charsDropped += take;
+      i += take;
+      if (i < chunk.data.length) return { start: chunk.offset + i, dropBefore, charsDropped, done: true };
+      pos = end;
+      dropBefore = end;
+      continue;
+    }
     for (; i < chunk.data.length; i++) {
       const b = chunk.data[i]!;
       if (!isContinuation(b)) {
