@@ -171,6 +171,10 @@ export class SqliteStore implements Store {
     let opened: Database.Database | undefined;
     try {
       opened = new Database(file);
+      // Only takes effect on a new file. Logs are large BLOBs: 16 KiB pages cut the overflow-page
+      // bookkeeping of 256 KiB rows (bench/ingest.ts: 100 MiB in 4 MiB appends ~110 -> ~135 MiB/s) and
+      // cost nothing measurable on small appends.
+      opened.pragma('page_size = 16384');
       opened.pragma('journal_mode = WAL');
       opened.pragma('synchronous = FULL');
       opened.pragma('busy_timeout = 5000');
