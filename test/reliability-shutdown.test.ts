@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { spawnServer, type ServerProcess } from './helpers/cli.js';
-import { tempDir } from './helpers/server.js';
+import { within } from './helpers/http.js';
+import { createJob, startTestServer, tempDir } from './helpers/server.js';
 
 const TOKEN = 'reliability-shutdown-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -344,5 +345,41 @@ describe('SIGTERM', () => {
     await Promise.race([reader.closed, deadline(5000, null)]);
     assert.ok(reader.complete, 'the follower that reads still gets a complete response');
     assert.equal(reader.error, null);
+  });
+});
+
+describe('requests that arrive while the server closes', () => {
+  test('an append under way is finished and acknowledged; the connection closes after it', async () => {
+    const server = await startTestServer();
+    try {
+      const id = await createJob(server);
+      const { port } = new URL(server.url);
+      const socket = connect(Number(port), '127.0.0.1');
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      let received = '';
+      socket.on('data', (c: Buffer) => (received += c.toString('latin1')));
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      // Headers and half of the body: the request is under way (its hooks ran) when the server starts closing.
+      const started = new Promise<void>((resolve) => server.app.server.once('request', () => setImmediate(resolve)));
+      socket.write(
+        `POST /v2/logs/${id}/chunks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.token}\r\n` +
+          'Content-Type: text/plain\r\nContent-Length: 10\r\n\r\nhello',
+      );
+      await within(started, 5000, 'the append to reach the server');
+      const stopping = server.stop();
+      // A request racing the shutdown is refused in the envelope, not with Fastify's own body.
+      const late = await server.app.inject({ method: 'GET', url: `/v2/logs/${id}` });
+      assert.equal(late.statusCode, 503);
+      assert.equal(late.headers['retry-after'], '1');
+      assert.deepEqual(late.json(), { error: { type: 'service-unavailable', message: 'The server is shutting down; retry in a moment.' } });
+      socket.write('world');
+      await within(closed, 15_000, 'the server to close the connection');
+      await within(stopping, 15_000, 'the server to stop');
+      assert.match(received, /^HTTP\/1\.1 200 /);
+      assert.match(received, /\r\nconnection: close\r\n/i);
+      assert.match(received, /"length":10/);
+    } finally {
+      await server.stop().catch(() => undefined);
+    }
   });
 });

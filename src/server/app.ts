@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { clientErrorHandler, frameworkErrorHandler } from '../api/errors.js';
 import { registerApi } from '../api/index.js';
+import { serviceUnavailable } from '../core/errors.js';
 import { ensureTokenUser } from '../auth/tokens.js';
 import { InactivityReaper } from '../core/inactivity.js';
 import { JobService } from '../core/service.js';
@@ -38,7 +39,8 @@ export async function startServer(config: Config, logger: boolean | object = fal
       logger: logger === true ? loggerOptions(config.logLevel) : logger,
       bodyLimit: config.maxBodyBytes,
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-      return503OnClosing: true,
+      // Requests arriving while we close get our own 503 in the Apify envelope (hook below), not Fastify's.
+      return503OnClosing: false,
       // Errors raised before any route runs get the Apify envelope too.
       frameworkErrors: frameworkErrorHandler,
       clientErrorHandler,
@@ -66,6 +68,9 @@ export async function startServer(config: Config, logger: boolean | object = fal
       if (closing) reply.header('Connection', 'close');
       done(null, payload);
     });
+    app.addHook('onRequest', async () => {
+      if (closing) throw serviceUnavailable('The server is shutting down; retry in a moment.', 1);
+    });
     await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient) });
     await app.listen({ host: config.host, port: config.port });
     const reaper = new InactivityReaper(service, store, config.inactivityTimeoutSecs);
@@ -80,8 +85,8 @@ export async function startServer(config: Config, logger: boolean | object = fal
       service,
       url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
       async close() {
-        await reaper.stop();
         closing = true;
+        await reaper.stop();
         service.close();
         for (const f of followers) f.stop();
         // Stopped streams close their connections once their last bytes are out, responses finished from
