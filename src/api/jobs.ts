@@ -1,11 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorizeRead, authorizeWrite, requireUser } from '../auth/request-auth.js';
 import { recordNotFound } from '../core/errors.js';
-import type { JobKind } from '../core/job.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
 import type { ApiContext } from './context.js';
 import { booleanParam, jobIdParam, secondsParam } from './params.js';
-import { resource } from './routes.js';
+import { JOB_COLLECTIONS, resource } from './routes.js';
 import { jobToWire, userToWire } from './wire.js';
 import { producerJobRoutes } from './producer.js';
 
@@ -15,10 +14,7 @@ type Query = Record<string, string | string[] | undefined>;
 export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { service, config } = ctx;
 
-  for (const [kind, base] of [
-    ['build', '/v2/actor-builds'],
-    ['run', '/v2/actor-runs'],
-  ] as [JobKind, string][]) {
+  for (const [kind, base] of JOB_COLLECTIONS) {
     const notFound = () => recordNotFound(NOT_FOUND_TEXT[kind]);
 
     resource(app, `${base}/:id`, {

@@ -5,7 +5,7 @@ import { isJobStatus, type JobKind, type JobStatus } from '../core/job.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
 import type { ApiContext } from './context.js';
 import { jobIdParam } from './params.js';
-import { resource } from './routes.js';
+import { JOB_COLLECTIONS, resource } from './routes.js';
 import { jobToWire } from './wire.js';
 
 const PRODUCER_STATUSES: JobStatus[] = ['RUNNING', 'ABORTING', 'TIMING-OUT', 'SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED'];
@@ -73,10 +73,7 @@ export function producerJobRoutes(ctx: ApiContext, kind: JobKind) {
 export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { service, config } = ctx;
 
-  for (const [kind, base] of [
-    ['build', '/v2/actor-builds'],
-    ['run', '/v2/actor-runs'],
-  ] as [JobKind, string][]) {
+  for (const [kind, base] of JOB_COLLECTIONS) {
     resource(app, base, {
       POST: async (req: FastifyRequest, reply) => {
         const user = requireUser(req);

@@ -1,7 +1,14 @@
 import type { FastifyInstance, HTTPMethods, RouteHandlerMethod, RouteShorthandOptions } from 'fastify';
 import { methodNotAllowed } from '../core/errors.js';
+import type { JobKind } from '../core/job.js';
 
 type Method = 'GET' | 'POST' | 'PUT';
+
+/** The two kinds of job and the path of their collection. */
+export const JOB_COLLECTIONS: readonly (readonly [JobKind, string])[] = [
+  ['build', '/v2/actor-builds'],
+  ['run', '/v2/actor-runs'],
+];
 const ALL: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /**
