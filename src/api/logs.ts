@@ -58,13 +58,11 @@ async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequ
   const encoding = pickEncoding(req.headers['accept-encoding']);
   if (encoding) headers['Content-Encoding'] = encoding;
 
-  if (!follow) {
+  if (isTerminal(job.status)) {
     const etag = `"${id}-${info.start}-${info.length}-${raw ? 'raw' : 'text'}${encoding ? `-${encoding}` : ''}"`;
-    if (isTerminal(job.status)) {
-      headers.ETag = etag;
-      if (etagMatches(req.headers['if-none-match'], etag)) {
-        return void takeOver(reply, 304, { ETag: etag, Vary: 'Accept-Encoding' }).end();
-      }
+    headers.ETag = etag;
+    if (etagMatches(req.headers['if-none-match'], etag)) {
+      return void takeOver(reply, 304, { ETag: etag, Vary: 'Accept-Encoding' }).end();
     }
   }
 
@@ -75,7 +73,10 @@ async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequ
   if (range) {
     from = 'suffix' in range ? Math.max(info.length - range.suffix, info.start) : Math.max(range.from, info.start);
     until = 'to' in range ? range.to : undefined;
-    const end = Math.min(until ?? info.length, info.length);
+  }
+  // The end of what this response covers among the bytes stored now (all of it, without follow).
+  const end = Math.min(until ?? info.length, info.length);
+  if (range) {
     if (!follow && from >= end) {
       throw new ApiError(416, 'range-not-satisfiable', `The log has ${info.length} bytes; range "${req.headers.range}" is outside them.`, {
         'Content-Range': `bytes */${info.length}`,
@@ -88,7 +89,7 @@ async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequ
     else if (from < end) headers['Content-Range'] = `bytes ${from}-${end - 1}/*`;
   }
   headers['X-Log-Offset'] = from;
-  if (!follow && raw && !encoding) headers['Content-Length'] = Math.min(until ?? info.length, info.length) - from;
+  if (!follow && raw && !encoding) headers['Content-Length'] = end - from;
 
   const releaseSlot = follow ? ctx.streamSlots.acquire(clientKey(req)) : () => undefined;
   const res = takeOver(reply, status, headers);
@@ -96,8 +97,7 @@ async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequ
   if (req.method === 'HEAD') return void res.end();
 
   // Without follow, the response ends at the length read above (the one Content-Length and ETag describe).
-  const last = follow ? until : Math.min(until ?? info.length, info.length);
-  const source = new LogFollower({ store: service.store, bus: service.bus, jobId: id, from, follow, until: last });
+  const source = new LogFollower({ store: service.store, bus: service.bus, jobId: id, from, follow, until: follow ? until : end });
   ctx.followers.add(source);
   source.once('close', () => {
     ctx.followers.delete(source);
