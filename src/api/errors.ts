@@ -1,7 +1,16 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, invalidInput, pageNotFound, recordNotFound, requestTooLarge, serviceUnavailable } from '../core/errors.js';
+import {
+  ApiError,
+  envelope,
+  internalError,
+  invalidInput,
+  pageNotFound,
+  recordNotFound,
+  requestTooLarge,
+  serviceUnavailable,
+} from '../core/errors.js';
 import { StoreUnavailableError } from '../store/errors.js';
 
 export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
@@ -9,7 +18,7 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
     .code(err.statusCode)
     .headers(err.headers)
     .type('application/json; charset=utf-8')
-    .send({ error: { type: err.type, message: err.message } });
+    .send(envelope(err));
 }
 
 /** Turns Fastify's own errors (bad JSON, too large, ...) into the Apify types; anything unexpected is a 500 without details. */
@@ -31,7 +40,7 @@ function toApiError(err: FastifyError, maxBodyBytes: number): ApiError {
     }
     return new ApiError(status, 'invalid-input', `Invalid input: ${err.message}`);
   }
-  return new ApiError(500, 'internal-server-error', 'Internal server error.');
+  return internalError();
 }
 
 /**
@@ -74,7 +83,7 @@ export function frameworkErrorHandler(err: FastifyError, _req: FastifyRequest, r
   // A path segment longer than any id cannot name anything: the same 404 as an unknown id.
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return void sendError(reply, recordNotFound());
   if (err.code === 'FST_ERR_BAD_URL') return void sendError(reply, invalidInput('The URL is not valid (a malformed %-escape).'));
-  sendError(reply, new ApiError(500, 'internal-server-error', 'Internal server error.'));
+  sendError(reply, internalError());
 }
 
 /**
@@ -94,7 +103,7 @@ export function clientErrorHandler(err: NodeJS.ErrnoException & { rawPacket?: un
   // As Node does: no answer if a response to an earlier request on this connection has begun.
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (inFlight?.headersSent) return void socket.destroy();
-  const body = JSON.stringify({ error: { type: error.type, message: error.message } });
+  const body = JSON.stringify(envelope(error));
   // The answer to a HEAD has no body, also when the request is refused (its method is parsed by then).
   const head = Buffer.isBuffer(err.rawPacket) && err.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
   socket.write(

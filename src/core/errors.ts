@@ -11,6 +11,12 @@ export class ApiError extends Error {
   }
 }
 
+/** The Apify error body of an ApiError. */
+export const envelope = (err: ApiError) => ({ error: { type: err.type, message: err.message } });
+
+/** What a client sees of a failure that is ours: no details (they go to the server log). */
+export const internalError = () => new ApiError(500, 'internal-server-error', 'Internal server error.');
+
 export const invalidInput = (message: string, headers?: Record<string, string>) =>
   new ApiError(400, 'invalid-input', message, headers);
 export const tokenNotValid = () => new ApiError(401, 'token-not-valid', 'Authentication token is not valid.');
