@@ -4,11 +4,13 @@
 //
 // Starts a real `buildlog serve` on a temporary data dir, then times a command that prints ~100 MB of
 // lines: bare (stdout to /dev/null), bare into a pipe that is read, and wrapped by `buildlog run`
-// (with and without timestamps; the wrapper's own stdout to /dev/null), and wrapped against a stand-in
-// server that discards what it gets (the runner's own cost). Prints the medians and ratios. The
-// wrapped time includes delivering every byte to the server and setting the final status.
+// (with and without timestamps; the wrapper's own stdout to /dev/null), wrapped with 20 secrets in the
+// environment to mask (what masking costs), and wrapped against a stand-in server that discards what it
+// gets (the runner's own cost). Prints the medians and ratios. The wrapped time includes delivering
+// every byte to the server and setting the final status.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,10 @@ const BIN = fileURLToPath(new URL('../bin/buildlog.js', import.meta.url));
 const MIB = Number(process.argv[2] ?? 100);
 const RUNS = Number(process.argv[3] ?? 3);
 const TOKEN = 'bench-token-0123456789abcdefghijklmn';
+/** 20 secrets of 16 to 40 characters, as API tokens and passwords are, in variables `buildlog run` masks by name. */
+const SECRETS = Object.fromEntries(
+  Array.from({ length: 20 }, (_, i) => [`BENCH_SECRET_${i}`, randomBytes(30).toString('base64url').slice(0, 16 + Math.floor((i * 24) / 19))]),
+);
 
 // ~100-byte numbered lines written in 64 KiB blocks, as a chatty build tool would. At exit it reports
 // its own run time on stderr, so that the bench can tell "the command was slowed down" from "the
@@ -119,7 +125,7 @@ async function main() {
   const env = { BUILDLOG_URL: server.url, BUILDLOG_TOKEN: TOKEN };
   const command = [process.execPath, '-e', GENERATOR];
   const discarding = await startDiscardingServer();
-  const variants = ['bare', 'bare | pipe', 'buildlog run', 'buildlog run --no-timestamps', 'buildlog run, discarding server'];
+  const variants = ['bare', 'bare | pipe', 'buildlog run', 'buildlog run, 20 masked values', 'buildlog run --no-timestamps', 'buildlog run, discarding server'];
   const results: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v, []]));
   /** The command's own run time (process start to exit), per variant. */
   const own: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v, []]));
@@ -135,12 +141,14 @@ async function main() {
         results[name]!.push(secs);
         own[name]!.push(generatorSecs(stderr));
       }
-      for (const [name, extra, url] of [
-        ['buildlog run', [], server.url],
-        ['buildlog run --no-timestamps', ['--no-timestamps'], server.url],
-        ['buildlog run, discarding server', [], discarding.url],
+      for (const [name, extra, url, secrets] of [
+        ['buildlog run', [], server.url, {}],
+        ['buildlog run, 20 masked values', [], server.url, SECRETS],
+        ['buildlog run --no-timestamps', ['--no-timestamps'], server.url, {}],
+        ['buildlog run, discarding server', [], discarding.url, {}],
       ] as const) {
-        const { secs, stderr } = await time([process.execPath, BIN, 'run', ...extra, '--', ...command], { env: { ...env, BUILDLOG_URL: url } });
+        const runEnv = { ...env, ...secrets, BUILDLOG_URL: url };
+        const { secs, stderr } = await time([process.execPath, BIN, 'run', ...extra, '--', ...command], { env: runEnv });
         const id = /(?:build) ([A-Za-z0-9]{17}) started/.exec(stderr)?.[1];
         if (!id || !/SUCCEEDED/.test(stderr)) throw new Error(`wrapped run failed: ${stderr}`);
         if (url === server.url) stored[name] = await logLength(server.url, id);
@@ -158,10 +166,12 @@ async function main() {
     const m = median(xs);
     const bytes = stored[name] ? `; ${(stored[name]! / 1024 / 1024).toFixed(1)} MiB appended to the log` : '';
     console.log(
-      `${name.padEnd(29)} ${m.toFixed(2)} s  ratio ${(m / bare).toFixed(2)}  ` +
+      `${name.padEnd(32)} ${m.toFixed(2)} s  ratio ${(m / bare).toFixed(2)}  ` +
         `(runs ${xs.map((x) => x.toFixed(2)).join(' ')}; the command itself ${median(own[name]!).toFixed(2)} s${bytes})`,
     );
   }
+  const masking = median(results['buildlog run, 20 masked values']!) / median(results['buildlog run']!) - 1;
+  console.log(`masking 20 values costs ${(masking * 100).toFixed(1)} % over buildlog run (target <= 10 %)`);
 }
 
 main().catch((err) => {

@@ -38,9 +38,9 @@ const OUTPUT_GRACE_MS = 2000;
  * `timeout(1)` does); with one it stays in ours, so it can still read the terminal and a Ctrl-C there
  * reaches it directly.
  */
-export function startCommand(command: string, args: string[]): RunningCommand {
+export function startCommand(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): RunningCommand {
   const group = !process.stdin.isTTY && process.platform !== 'win32';
-  const child = spawn(command, args, { stdio: ['inherit', 'pipe', 'pipe'], detached: group });
+  const child = spawn(command, args, { env, stdio: ['inherit', 'pipe', 'pipe'], detached: group });
   let exited = false;
   let stopping = false;
   let killTimer: NodeJS.Timeout | null = null;

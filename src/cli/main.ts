@@ -3,6 +3,7 @@ import { DEFAULT_URL } from '../client/config.js';
 import { ConfigError, SERVER_SETTINGS } from '../server/config.js';
 import { StoreOpenError } from '../store/errors.js';
 import { logs } from './logs.js';
+import { mask } from './mask.js';
 import { run } from './run.js';
 import { serve } from './serve.js';
 import { addUser } from './users.js';
@@ -32,8 +33,13 @@ users
 const usageExit = (err: CommanderError) => process.exit(err.exitCode === 0 ? 0 : 2);
 const urlOption = () => new Option('--url <url>', `server URL [env BUILDLOG_URL, default ${DEFAULT_URL}]`);
 const tokenOption = () => new Option('--token <token>', 'API token [env BUILDLOG_TOKEN]');
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const maskOptions = () => [
+  new Option('--mask-env <name>', 'mask the value of this environment variable (repeatable) [env BUILDLOG_MASK_ENV=NAME1,NAME2]').argParser(collect),
+  new Option('--no-auto-mask', 'do not mask variables whose names contain TOKEN, SECRET, PASSWORD, PASSWD, API_KEY or PRIVATE_KEY'),
+];
 
-program
+const runCommand = program
   .command('run')
   .description('run a command, echo its output and stream it into a new build log; exits with its exit code')
   .usage('[options] -- <command> [args...]')
@@ -50,9 +56,17 @@ program
   .addOption(new Option('--allow-offline', 'run the command even when the server cannot be reached (no log)'))
   .addOption(new Option('--flush-timeout <secs>', 'after the command ends, keep trying to deliver its output this long').default('300'))
   .addOption(new Option('--memory-buffer <bytes>', 'undelivered output kept in memory before it spills to a temp file').default(String(32 * 1024 * 1024)))
+  .addOption(new Option('--pass-token', 'let the command inherit BUILDLOG_TOKEN (by default it is removed from its environment)'))
   .passThroughOptions()
   .exitOverride(usageExit)
   .action(run);
+for (const option of maskOptions()) runCommand.addOption(option);
+
+const maskCommand = program
+  .command('mask')
+  .description('mask secrets as `buildlog run` does, as a filter from stdin to stdout');
+for (const option of maskOptions()) maskCommand.addOption(option);
+maskCommand.exitOverride(usageExit).action(mask);
 
 program
   .command('logs <id>')

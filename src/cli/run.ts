@@ -6,11 +6,13 @@ import { Backoff, sleep } from '../client/backoff.js';
 import { resolveClientConfig, UsageError, type ClientFlags } from '../client/config.js';
 import { watchJob } from '../client/job-watch.js';
 import type { JobStatus } from '../core/job.js';
+import { SecretMasker } from '../text/secret-masker.js';
 import { shellExitCode, startCommand, type CommandOutcome } from './child.js';
 import { OutputLog } from './output.js';
+import { collectSecrets, commandEnv, type MaskFlags } from './secrets.js';
 
 /** Options of `buildlog run` as commander gives them. */
-export interface RunFlags extends ClientFlags {
+export interface RunFlags extends ClientFlags, MaskFlags {
   kind: JobKind;
   actor?: string;
   buildNumber?: string;
@@ -20,6 +22,7 @@ export interface RunFlags extends ClientFlags {
   allowOffline?: boolean;
   flushTimeout: string;
   memoryBuffer: string;
+  passToken?: boolean;
 }
 
 /** Why the command was stopped before it ended on its own. */
@@ -62,6 +65,8 @@ async function runWrapped(command: string, args: string[], flags: RunFlags): Pro
   if (!config.token) throw new UsageError('an API token is needed to create a build: set BUILDLOG_TOKEN or pass --token');
   const api = new BuildlogApi(config);
   const kind = flags.kind;
+  // Before anything is run or sent: what the command prints goes through these first.
+  const secrets = collectSecrets(flags, process.env, [config.token], say);
 
   const job = await createJob(api, kind, flags);
   if (job) {
@@ -108,20 +113,23 @@ async function runWrapped(command: string, args: string[], flags: RunFlags): Pro
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const cmd = startCommand(command, args);
-  relay(cmd.stdout, process.stdout, (chunk) => output.write('stdout', chunk));
-  relay(cmd.stderr, process.stderr, (chunk) => output.write('stderr', chunk));
+  const cmd = startCommand(command, args, commandEnv(process.env, flags.passToken ?? false));
+  const flushStdout = relay(cmd.stdout, process.stdout, new SecretMasker(secrets), (chunk) => output.write('stdout', chunk));
+  const flushStderr = relay(cmd.stderr, process.stderr, new SecretMasker(secrets), (chunk) => output.write('stderr', chunk));
   const timer = timeoutSecs === undefined ? null : setTimeout(() => stop({ kind: 'timeout' }, 'SIGTERM'), timeoutSecs * 1000);
   if (job) void watchJob(api, kind, job.id, (j) => onApiTerminal(j.status), stopWatching.signal);
 
   const outcome = await cmd.done;
   commandDone = true;
+  flushStdout();
+  flushStderr();
   if (timer) clearTimeout(timer);
   stopWatching.abort();
   if (outcome.spawnError) {
     const text = `cannot run "${command}": ${outcome.spawnError.code === 'ENOENT' ? 'command not found' : outcome.spawnError.message}`;
-    say(text);
-    output.write('stderr', Buffer.from(`buildlog: ${text}\n`));
+    const masked = secrets.maskAll(Buffer.from(text)).toString();
+    say(masked);
+    output.write('stderr', Buffer.from(`buildlog: ${masked}\n`));
   }
   output.end();
 
@@ -225,19 +233,27 @@ async function finish(
   }
 }
 
-/** Echoes the command's output to our own stdout/stderr unchanged and hands it to the log. */
-function relay(from: Readable, to: NodeJS.WriteStream, toLog: (chunk: Buffer) => void): void {
+/**
+ * Echoes the command's output to our own stdout/stderr and hands it to the log, both masked. Returns
+ * the function to call once the output ended, which lets out what the masker still held.
+ */
+function relay(from: Readable, to: NodeJS.WriteStream, masker: SecretMasker, toLog: (chunk: Buffer) => void): () => void {
   let broken = false;
   to.on('error', () => {
     // Our own output went away (e.g. `| head` exited): keep logging, stop echoing.
     broken = true;
     from.resume();
   });
-  from.on('data', (chunk: Buffer) => {
+  const pass = (chunk: Buffer): boolean => {
+    if (chunk.length === 0) return true;
     toLog(chunk);
     if (to === process.stderr) stderrAtLineStart = chunk[chunk.length - 1] === 0x0a;
-    if (broken || to.write(chunk)) return;
+    return broken || to.write(chunk);
+  };
+  from.on('data', (chunk: Buffer) => {
+    if (pass(masker.push(chunk))) return;
     from.pause();
     to.once('drain', () => from.resume());
   });
+  return () => void pass(masker.end());
 }
