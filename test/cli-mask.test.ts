@@ -125,10 +125,15 @@ describe('buildlog run masks secrets', () => {
     const cli = startCli(['run', '--memory-buffer', '1024', '--flush-timeout', '1', '--', process.execPath, '-e', script], env);
     await until(() => /started/.test(cli.stderr()), 'the job to be created');
     await proxy.close();
+    // The spill file is unlinked as soon as it is made; /proc still reaches it through the runner's fd.
     const spill = () => {
       for (const fd of readdirSync(`/proc/${cli.child.pid}/fd`)) {
-        const target = readlinkSync(`/proc/${cli.child.pid}/fd/${fd}`);
-        if (target.includes('pending.log')) return readFileSync(`/proc/${cli.child.pid}/fd/${fd}`);
+        const path = `/proc/${cli.child.pid}/fd/${fd}`;
+        try {
+          if (readlinkSync(path).includes('pending.log')) return readFileSync(path);
+        } catch {
+          // A socket closed between the listing and the look: not the one we want.
+        }
       }
       return null;
     };
