@@ -1,0 +1,283 @@
+// `npm run bench`: every row of issue 9 side by side against its peer, in one run, with ratios.
+//
+//   bash bench/setup.sh          # nginx-light, libnginx-mod-nchan, wrk from Debian (once)
+//   npm run bench [-- rows...] [-- --record]
+//
+// Rows: get100k get4k fanout crowd ingest capacity runner (default: all). Conditions: one `buildlog
+// serve` process (flags: --rate-limit-resource 1000000 --rate-limit-client 100000000 --max-streams
+// 100000) against nginx with `worker_processes 1`; the same load driver (wrk -t1 -c50, or this process
+// for streams) on the same machine for both sides. With --record the report is also written to
+// bench/results/ named after the date and the commit it measured.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { request } from 'node:http';
+import {
+  NCHAN_HTTP,
+  awaitDelivery,
+  buildlogTarget,
+  nchanTarget,
+  openFollowers,
+  percentile,
+  publishLines,
+  type Target,
+} from './lib/fanout.js';
+import { TOKEN, cpuSecs, rssMB, sleep, startBuildlog, startNginx, type Proc } from './lib/procs.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const record = args.includes('--record');
+const ALL = ['get100k', 'get4k', 'fanout', 'crowd', 'ingest', 'capacity', 'runner'];
+const rows = args.filter((a) => !a.startsWith('--'));
+const selected = rows.length ? rows : ALL;
+const WRK_SECS = 10;
+
+const out: string[] = [];
+function say(line = ''): void {
+  console.log(line);
+  out.push(line);
+}
+
+interface Row {
+  workload: string;
+  peer: string;
+  peerFigure: string;
+  ours: string;
+  ratio: number;
+  /** Ratio the issue asks for; `min` = at least, `max` = at most. */
+  target?: { kind: 'min' | 'max'; value: number };
+}
+const table: Row[] = [];
+const extras: string[] = [];
+
+const f1 = (x: number) => x.toFixed(1);
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+function http(url: string, method: string, path: string, body?: Buffer): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url + path, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': method === 'PUT' ? 'application/json' : 'application/octet-stream' } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Build-output-like text of `bytes` bytes: numbered ~100-byte lines, no escape sequences. */
+function logText(bytes: number): Buffer {
+  let s = '';
+  for (let n = 1; s.length < bytes; n++) s += `[${String(n).padStart(6, '0')}] compiling src/module-${n % 97}/index.ts … ok, 0 warnings, ${n * 7 % 1000} ms elapsed\n`;
+  return Buffer.from(s).subarray(0, bytes);
+}
+
+function wrk(url: string, secs = WRK_SECS): number {
+  const text = execFileSync('wrk', ['-t1', '-c50', `-d${secs}s`, url], { encoding: 'utf8' });
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(text);
+  if (errors) throw new Error(`wrk ${url}: ${errors[1]} error responses`);
+  return Number(/Requests\/sec:\s+([\d.]+)/.exec(text)![1]);
+}
+
+async function getRow(bytes: number, label: string): Promise<void> {
+  const data = logText(bytes);
+  const nginx = await startNginx(`server { listen 127.0.0.1:{{port}}; root {{root}}; }`, { files: { 'log.txt': data } });
+  const ours = await startBuildlog();
+  try {
+    const created = await http(ours.url, 'POST', '/v2/actor-builds');
+    const id = (JSON.parse(created.body.toString()) as { data: { id: string } }).data.id;
+    await http(ours.url, 'POST', `/v2/logs/${id}/chunks`, data);
+    await http(ours.url, 'PUT', `/v2/actor-builds/${id}`, Buffer.from('{"status":"SUCCEEDED"}'));
+    const served = await http(ours.url, 'GET', `/v2/logs/${id}`);
+    if (!served.body.equals(data)) throw new Error('buildlog does not serve the bytes nginx serves');
+    // Warm both up (JIT, caches), then measure one after the other under the same conditions.
+    wrk(`${nginx.url}/log.txt`, 2);
+    wrk(`${ours.url}/v2/logs/${id}`, 2);
+    const peer = wrk(`${nginx.url}/log.txt`);
+    const mine = wrk(`${ours.url}/v2/logs/${id}`);
+    table.push({ workload: `GET a finished ${label} log (wrk -t1 -c50)`, peer: 'nginx static file', peerFigure: `${f1(peer / 1000)}k req/s`, ours: `${f1(mine / 1000)}k req/s`, ratio: mine / peer, target: { kind: 'min', value: 0.8 } });
+  } finally {
+    await ours.stop();
+    await nginx.stop();
+  }
+}
+
+interface FanoutResult {
+  connectSecs: number;
+  idleDeltaMB: number;
+  idleRssMB: number;
+  p50: number;
+  p99: number;
+  lost: number;
+  failed: number;
+  ackP50: number;
+  ackP99: number;
+  cpu: number;
+}
+
+/** Followers connect (timed), sit idle (RSS measured), then `rate` lines/s go to every log for `secs`. */
+async function fanout(proc: Proc, target: Target, logCount: number, perLog: number, rate: number, secs: number): Promise<FanoutResult> {
+  const logs = await target.createLogs(proc.url, logCount);
+  await sleep(500);
+  const before = rssMB(proc.pid);
+  const followers = await openFollowers(proc.url, target, logs, perLog);
+  await sleep(2000);
+  const idleRssMB = rssMB(proc.pid);
+  const cpu0 = cpuSecs(proc.pid);
+  const t0 = performance.now();
+  const published = await publishLines(proc.url, target, logs, rate, secs);
+  const lost = await awaitDelivery(followers, Math.round(rate * secs));
+  const cpu = (cpuSecs(proc.pid) - cpu0) / ((performance.now() - t0) / 1000);
+  followers.close();
+  if (published.errors) throw new Error(`${target.name}: ${published.errors} publishes failed`);
+  return {
+    connectSecs: followers.connectSecs,
+    idleDeltaMB: idleRssMB - before,
+    idleRssMB,
+    p50: percentile(followers.latencies, 50),
+    p99: percentile(followers.latencies, 99),
+    lost,
+    failed: followers.failed,
+    ackP50: percentile(published.ackLatencies, 50),
+    ackP99: percentile(published.ackLatencies, 99),
+    cpu,
+  };
+}
+
+async function sideBySide(logCount: number, perLog: number, rate: number, secs: number): Promise<[FanoutResult, FanoutResult]> {
+  const nginx = await startNginx(NCHAN_HTTP, { nchan: true });
+  let peer: FanoutResult;
+  try {
+    peer = await fanout(nginx, nchanTarget(), logCount, perLog, rate, secs);
+  } finally {
+    await nginx.stop();
+  }
+  const ours = await startBuildlog();
+  try {
+    return [peer, await fanout(ours, buildlogTarget(), logCount, perLog, rate, secs)];
+  } finally {
+    await ours.stop();
+  }
+}
+
+const describe = (r: FanoutResult) =>
+  `connect ${r.connectSecs.toFixed(2)} s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, lost ${r.lost}, failed ${r.failed}, publish ack p50 ${ms(r.ackP50)} p99 ${ms(r.ackP99)}, CPU ${(r.cpu * 100).toFixed(0)}%`;
+
+async function fanoutRow(): Promise<void> {
+  const [peer, ours] = await sideBySide(50, 20, 10, 10);
+  extras.push(`fan-out 50x20: Nchan ${describe(peer)}`, `fan-out 50x20: buildlog ${describe(ours)}`);
+  table.push({ workload: 'live fan-out, 50 logs x 20 followers, 10 lines/s each: p99', peer: 'nginx + Nchan', peerFigure: ms(peer.p99), ours: `${ms(ours.p99)}, lost ${ours.lost}`, ratio: ours.p99 / peer.p99, target: { kind: 'max', value: 1 } });
+}
+
+async function crowdRow(): Promise<void> {
+  const [peer, ours] = await sideBySide(10, 1000, 10, 10);
+  extras.push(`crowd 10x1000: Nchan ${describe(peer)}, idle RSS ${f1(peer.idleRssMB)} MB (+${f1(peer.idleDeltaMB)})`);
+  extras.push(`crowd 10x1000: buildlog ${describe(ours)}, idle RSS ${f1(ours.idleRssMB)} MB (+${f1(ours.idleDeltaMB)})`);
+  table.push({ workload: 'live fan-out, 10 logs x 1,000 followers: p99', peer: 'Nchan', peerFigure: ms(peer.p99), ours: `${ms(ours.p99)}, lost ${ours.lost}`, ratio: ours.p99 / peer.p99, target: { kind: 'max', value: 1 } });
+  table.push({ workload: 'live fan-out, 10 logs x 1,000 followers: connect', peer: 'Nchan', peerFigure: `${peer.connectSecs.toFixed(2)} s`, ours: `${ours.connectSecs.toFixed(2)} s`, ratio: ours.connectSecs / peer.connectSecs, target: { kind: 'max', value: 1.5 } });
+  table.push({ workload: '10,000 idle followers (10 running logs): RSS', peer: 'Nchan worker', peerFigure: `+${f1(peer.idleDeltaMB)} MB`, ours: `${f1(ours.idleRssMB)} MB RSS (+${f1(ours.idleDeltaMB)} MB)`, ratio: ours.idleDeltaMB / peer.idleDeltaMB, target: undefined });
+  const okRss = ours.idleRssMB <= 200;
+  extras.push(`idle: buildlog RSS ${f1(ours.idleRssMB)} MB with 10,000 followers (target <= 200 MB: ${okRss ? 'met' : 'NOT met'})`);
+}
+
+async function ingestRow(): Promise<void> {
+  const [peer, ours] = await sideBySide(1000, 1, 20, 10);
+  extras.push(`ingest 1,000 producers x 20 lines/s (100 B): Nchan ${describe(peer)}`);
+  extras.push(`ingest 1,000 producers x 20 lines/s (100 B): buildlog ${describe(ours)}`);
+}
+
+/** Followers in batches of 1,000 until the server passes 1 GB RSS or the per-process descriptor limit. */
+async function capacityRow(): Promise<void> {
+  const ours = await startBuildlog();
+  const target = buildlogTarget();
+  const all: { close(): void }[] = [];
+  try {
+    const logs = await target.createLogs(ours.url, 10);
+    const fdLimit = Number(execFileSync('bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
+    let held = 0;
+    let rss = rssMB(ours.pid);
+    const base = rss;
+    while (rss < 1024 && held + 1000 <= fdLimit - 500) {
+      const batch = await openFollowers(ours.url, target, logs, 100);
+      all.push(batch);
+      if (batch.failed) break;
+      held += 1000;
+      await sleep(200);
+      rss = rssMB(ours.pid);
+    }
+    const perFollower = ((rss - base) * 1024) / held;
+    const projected = Math.floor(((1024 - base) * 1024) / perFollower);
+    extras.push(
+      `capacity: ${held} live followers held at ${f1(rss)} MB RSS (${f1(perFollower)} KB each over a ${f1(base)} MB base)` +
+        `${rss < 1024 ? `; stopped by the open-file limit (${fdLimit} per process), projected within 1 GB: ~${projected}` : ''}`,
+    );
+  } finally {
+    for (const b of all) b.close();
+    await ours.stop();
+  }
+}
+
+/** bench/runner-overhead.ts: `buildlog run` on 100 MB of output against the bare command. */
+async function runnerRow(): Promise<void> {
+  const text = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/runner-overhead.ts', '100', '3'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let s = '';
+    child.stdout.on('data', (c) => (s += c));
+    child.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`runner-overhead exited with ${code}`))));
+  });
+  for (const line of text.trim().split('\n')) extras.push(`runner: ${line}`);
+  const bare = Number(/^bare\s+([\d.]+) s/m.exec(text)![1]);
+  const wrapped = /^buildlog run\s+([\d.]+) s\s+ratio ([\d.]+)/m.exec(text)!;
+  table.push({ workload: '`buildlog run` on 100 MB of output', peer: 'the bare command', peerFigure: `${bare.toFixed(2)} s`, ours: `${wrapped[1]} s`, ratio: Number(wrapped[2]), target: { kind: 'max', value: 1.5 } });
+}
+
+function header(): void {
+  const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() ? ' (with uncommitted changes)' : '';
+  const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim();
+  say(`buildlog bench, commit ${commit}${dirty}, ${new Date().toISOString()}`);
+  say(`node ${process.version}, ${cpus().length} CPUs, load average at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}, ${nginx}`);
+  say('buildlog: one `buildlog serve` process; nginx: worker_processes 1; same load driver for both, on this machine.');
+  say();
+}
+
+async function main(): Promise<void> {
+  execFileSync('bash', [`${ROOT}bench/setup.sh`], { stdio: 'inherit' });
+  header();
+  const steps: Record<string, () => Promise<void>> = {
+    get100k: () => getRow(100 * 1024, '100 KB'),
+    get4k: () => getRow(4 * 1024, '4 KB'),
+    fanout: fanoutRow,
+    crowd: crowdRow,
+    ingest: ingestRow,
+    capacity: capacityRow,
+    runner: runnerRow,
+  };
+  for (const name of selected) {
+    if (!steps[name]) throw new Error(`unknown row ${name}; rows: ${ALL.join(' ')}`);
+    console.error(`-- ${name}`);
+    await steps[name]!();
+  }
+  say('| workload | peer | peer figure | buildlog | ratio | target |');
+  say('|---|---|---|---|---|---|');
+  for (const r of table) {
+    const target = r.target ? `${r.target.kind === 'min' ? '>=' : '<='} ${r.target.value}x ${(r.target.kind === 'min' ? r.ratio >= r.target.value : r.ratio <= r.target.value) ? 'met' : 'NOT met'}` : '';
+    say(`| ${r.workload} | ${r.peer} | ${r.peerFigure} | ${r.ours} | ${r.ratio.toFixed(2)}x | ${target} |`);
+  }
+  say();
+  for (const e of extras) say(e);
+  say();
+  say(`load average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  if (record) {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const file = `${ROOT}bench/results/bench-${new Date().toISOString().slice(0, 10)}-${commit}.txt`;
+    writeFileSync(file, out.join('\n') + '\n');
+    console.log(`recorded in ${file}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
