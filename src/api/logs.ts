@@ -6,10 +6,12 @@ import { authorizeRead } from '../auth/request-auth.js';
 import { ApiError, recordNotFound } from '../core/errors.js';
 import { isTerminal, type JobKind } from '../core/job.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
-import { LogFollower } from '../live/follower.js';
 import { clientKey } from '../limits/rate-limit.js';
+import type { FinishedLog } from '../reading/finished-log.js';
 import { ansiStripStream } from '../text/ansi-transform.js';
 import type { ApiContext } from './context.js';
+import { finishedResponse } from './finished-response.js';
+import { logEtag, logHeaders, type LogRequest } from './log-headers.js';
 import { booleanParam, jobIdParam } from './params.js';
 import { etagMatches, parseRange, pickEncoding } from './range.js';
 import { resource } from './routes.js';
@@ -31,35 +33,46 @@ function takeOver(reply: FastifyReply, status: number, headers: OutgoingHttpHead
   return reply.raw.writeHead(status, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...headers });
 }
 
-/**
- * GET of a log, shared by /v2/actor-builds/:id/log, /v2/actor-runs/:id/log and /v2/logs/:id. Headers go
- * out at once (a quiet build must not time a client out), then stored bytes, then live appends.
- */
-async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequest, reply: FastifyReply) {
-  const { service, config } = ctx;
+/** What a log GET asks for; bad parameters are 400 (an unknown id is 404 first, as Apify answers). */
+export function parseLogRequest(kind: JobKind | 'any', req: FastifyRequest): LogRequest & { stream: boolean } {
   const id = jobIdParam(req.params, () => recordNotFound(NOT_FOUND_TEXT[kind]));
   const query = req.query as Query;
   const stream = booleanParam(query, 'stream');
   const download = booleanParam(query, 'download');
-  const raw = booleanParam(query, 'raw');
-  const job = await service.get(id, kind);
+  const view = booleanParam(query, 'raw') ? 'raw' : 'text';
+  return { id, stream, download, view, encoding: pickEncoding(req.headers['accept-encoding']) };
+}
+
+/** A finished log from its final bytes, in one write. */
+async function sendFinished(log: FinishedLog, r: LogRequest, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const planned = await finishedResponse(log, r, req.headers['if-none-match'], req.headers.range);
+  takeOver(reply, planned.status, planned.headers).end(planned.body);
+}
+
+/**
+ * GET of a log, shared by /v2/actor-builds/:id/log, /v2/actor-runs/:id/log and /v2/logs/:id. A finished
+ * log is answered from its final bytes (cached); otherwise headers go out at once (a quiet build must not
+ * time a client out), then stored bytes, then (with `stream`) live appends.
+ */
+async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequest, reply: FastifyReply) {
+  const { service, config } = ctx;
+  const r = parseLogRequest(kind, req);
+  const cached = service.reads.cached(r.id);
+  if (cached && (kind === 'any' || cached.kind === kind)) {
+    authorizeRead(req, cached, config.privateReads);
+    return sendFinished(cached, r, req, reply);
+  }
+  const job = await service.get(r.id, kind);
   authorizeRead(req, job, config.privateReads);
-  const info = (await service.store.logInfo(id))!;
-  const follow = stream && !isTerminal(job.status);
+  const terminal = isTerminal(job.status);
+  const finished = terminal ? await service.reads.finished(job) : null;
+  if (finished) return sendFinished(finished, r, req, reply);
 
-  const headers: OutgoingHttpHeaders = {
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Cache-Control': 'no-cache',
-    'X-Content-Type-Options': 'nosniff',
-    Vary: 'Accept-Encoding',
-    'Accept-Ranges': 'bytes',
-  };
-  if (download) headers['Content-Disposition'] = `attachment; filename="${id}.log"`;
-  const encoding = pickEncoding(req.headers['accept-encoding']);
-  if (encoding) headers['Content-Encoding'] = encoding;
-
-  if (isTerminal(job.status)) {
-    const etag = `"${id}-${info.start}-${info.length}-${raw ? 'raw' : 'text'}${encoding ? `-${encoding}` : ''}"`;
+  const info = (await service.reads.info(r.id))!;
+  const follow = r.stream && !terminal;
+  const headers = logHeaders(r);
+  if (terminal) {
+    const etag = logEtag(r, info.start, info.length);
     headers.ETag = etag;
     if (etagMatches(req.headers['if-none-match'], etag)) {
       return void takeOver(reply, 304, { ETag: etag, Vary: 'Accept-Encoding' }).end();
@@ -89,26 +102,32 @@ async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequ
     else if (from < end) headers['Content-Range'] = `bytes ${from}-${end - 1}/*`;
   }
   headers['X-Log-Offset'] = from;
-  if (!follow && raw && !encoding) headers['Content-Length'] = end - from;
+  if (!follow && r.view === 'raw' && !r.encoding) headers['Content-Length'] = end - from;
 
   const releaseSlot = follow ? ctx.streamSlots.acquire(clientKey(req)) : () => undefined;
   const res = takeOver(reply, status, headers);
   res.flushHeaders();
   if (req.method === 'HEAD') return void res.end();
 
-  // Without follow, the response ends at the length read above (the one Content-Length and ETag describe).
-  const source = new LogFollower({ store: service.store, bus: service.bus, jobId: id, from, follow, until: follow ? until : end });
-  ctx.followers.add(source);
-  source.once('close', () => {
-    ctx.followers.delete(source);
-    releaseSlot();
-  });
+  let source: Readable;
+  if (follow) {
+    const follower = service.reads.follow(r.id, from, until);
+    ctx.followers.add(follower);
+    follower.once('close', () => {
+      ctx.followers.delete(follower);
+      releaseSlot();
+    });
+    source = follower;
+  } else {
+    // Without follow, the response ends at the length read above (the one Content-Length and ETag describe).
+    source = service.reads.stored(r.id, from, end);
+  }
   const stages: (Readable | Transform)[] = [source];
-  if (!raw) stages.push(ansiStripStream());
-  if (encoding) stages.push(compressor(encoding, follow));
+  if (r.view === 'text') stages.push(ansiStripStream());
+  if (r.encoding) stages.push(compressor(r.encoding, follow));
   pipeline([...stages, res], (err) => {
     // Ended early by a shutdown: the connection goes too (its head said keep-alive), so the server can finish closing.
-    if (!err && source.stopped) req.raw.socket.end();
+    if (!err && 'stopped' in source && source.stopped) req.raw.socket.end();
     if (!err) return;
     res.destroy();
     // A reader that goes away mid-stream is normal; anything else is worth a line in the server log.

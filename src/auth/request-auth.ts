@@ -54,7 +54,7 @@ export function requireUser(req: FastifyRequest): UserRecord {
 }
 
 /** Reads are open by id unless the server is private; then only the owner may read. */
-export function authorizeRead(req: FastifyRequest, job: JobRecord, privateReads: boolean): void {
+export function authorizeRead(req: FastifyRequest, job: Pick<JobRecord, 'userId'>, privateReads: boolean): void {
   if (!privateReads) return;
   const user = requireUser(req);
   if (user.id !== job.userId) throw permissionDenied();

@@ -1,4 +1,5 @@
 import type { LiveBus } from '../live/bus.js';
+import { LogReads } from '../reading/log-reads.js';
 import type { Store, UserRecord } from '../store/store.js';
 import { invalidInput, permissionDenied, recordNotFound } from './errors.js';
 import { newId } from './ids.js';
@@ -37,7 +38,11 @@ export interface ServiceOptions {
   /** Quotas; 0 = none. */
   maxJobsPerUser: number;
   maxBytesPerUser: number;
+  /** Bytes of finished logs kept in memory, ready to serve. */
+  readCacheBytes?: number;
 }
+
+export const DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024;
 
 export interface AppendOutcome {
   start: number;
@@ -53,12 +58,16 @@ export class JobService {
   readonly #timers = new Set<NodeJS.Timeout>();
   /** Aborted on close, so held `waitForFinish` requests answer at once. */
   readonly #closing = new AbortController();
+  /** Reading logs: finished ones from memory, stored bytes, live followers. */
+  readonly reads: LogReads;
 
   constructor(
     readonly store: Store,
     readonly bus: LiveBus,
     readonly options: ServiceOptions = { gracefulAbortSecs: 30, maxJobsPerUser: 0, maxBytesPerUser: 0 },
-  ) {}
+  ) {
+    this.reads = new LogReads(store, bus, { cacheBytes: options.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES });
+  }
 
   /** The job, or 404 with the text Apify uses for that kind of path. */
   async get(id: string, kind: JobKind | 'any'): Promise<JobRecord> {

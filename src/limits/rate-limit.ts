@@ -1,6 +1,6 @@
-import rateLimit from '@fastify/rate-limit';
+import LocalStore from '@fastify/rate-limit/store/LocalStore.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { rateLimitExceeded } from '../core/errors.js';
+import { rateLimitExceeded, type ApiError } from '../core/errors.js';
 
 export interface RateLimitOptions {
   /** Requests per second to one resource (one job's object or log), Apify's default 60. */
@@ -9,37 +9,57 @@ export interface RateLimitOptions {
   perClientPerMinute: number;
 }
 
+/** What the limits look at in a request (a Fastify request, or the finished-log fast path's own). */
+export type Limited = Pick<FastifyRequest, 'ip' | 'user' | 'params'>;
+
 /** The client a request counts against: its token's user, else its address. */
-export function clientKey(req: FastifyRequest): string {
+export function clientKey(req: Limited): string {
   return req.user ? `user:${req.user.id}` : `ip:${req.ip}`;
 }
 
-const resourceId = (req: FastifyRequest) => (req.params as { id?: string } | undefined)?.id;
+const resourceId = (req: Limited) => (req.params as { id?: string } | undefined)?.id;
+
+export interface RateLimits {
+  /** The value of `X-RateLimit-Limit` for a request to resource `id` (or to no resource). */
+  limitHeader(id: string | undefined): number;
+  /** Counts the request; the 429 to answer when it is over a limit, else null. */
+  check(req: Limited): ApiError | null;
+}
+
+/** One fixed-window limit: `max` requests per `windowMs` per key. */
+function limit(max: number, windowMs: number): (key: string) => ApiError | null {
+  // The in-memory counters are an LRU; 5,000 (the default) would let a crowd of ids evict a busy job's counter.
+  const store = new LocalStore(false, false, 100_000);
+  return (key) => {
+    let refused: ApiError | null = null;
+    store.incr(key, (_err, w) => {
+      if (w.current > max) refused = rateLimitExceeded(Math.max(1, Math.ceil(w.ttl / 1000)));
+    }, windowMs, max);
+    return refused;
+  };
+}
 
 /**
- * Apify's two limits, counted by @fastify/rate-limit (in memory on one node; its Redis store can share
- * the counts between nodes). Must be registered after auth, so that a token's requests count against
- * its user. Every response says its limit in `X-RateLimit-Limit`; over it: 429 with `Retry-After`.
+ * Apify's two limits, counted in @fastify/rate-limit's own in-memory store. Its plugin is not registered:
+ * the plugin only checks asynchronously and only a Fastify request, while the finished-log fast path
+ * (src/api/fast-path.ts) must count against the same counters synchronously (a response written after
+ * an extra tick costs a third more CPU). Must be registered after auth, so that a token's requests count
+ * against its user. Every response says its limit in `X-RateLimit-Limit`; over it: 429 with `Retry-After`.
  */
-export async function registerRateLimits(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
-  // The in-memory counters are an LRU; 5,000 (the default) would let a crowd of ids evict a busy job's counter.
-  await app.register(rateLimit, { global: false, cache: 100_000 });
-  const perClient = app.createRateLimit({
-    max: options.perClientPerMinute,
-    timeWindow: 60_000,
-    keyGenerator: clientKey,
-  });
-  const perResource = app.createRateLimit({
-    max: options.perResourcePerSecond,
-    timeWindow: 1000,
-    keyGenerator: (req) => `job:${resourceId(req)}`,
-  });
+export function registerRateLimits(app: FastifyInstance, options: RateLimitOptions): RateLimits {
+  const perClient = limit(options.perClientPerMinute, 60_000);
+  const perResource = limit(options.perResourcePerSecond, 1000);
+  const limits: RateLimits = {
+    limitHeader: (id) => (id ? options.perResourcePerSecond : options.perClientPerMinute),
+    check(req) {
+      const id = resourceId(req);
+      return perClient(clientKey(req)) ?? (id ? perResource(`job:${id}`) : null);
+    },
+  };
   app.addHook('onRequest', async (req, reply) => {
-    const id = resourceId(req);
-    reply.header('X-RateLimit-Limit', id ? options.perResourcePerSecond : options.perClientPerMinute);
-    for (const check of id ? [perClient, perResource] : [perClient]) {
-      const result = await check(req);
-      if (!result.isAllowed && result.isExceeded) throw rateLimitExceeded(Math.max(1, result.ttlInSeconds));
-    }
+    reply.header('X-RateLimit-Limit', limits.limitHeader(resourceId(req)));
+    const refused = limits.check(req);
+    if (refused) throw refused;
   });
+  return limits;
 }

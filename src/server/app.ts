@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { clientErrorHandler, frameworkErrorHandler } from '../api/errors.js';
+import type { FastPath } from '../api/fast-path.js';
 import { registerApi } from '../api/index.js';
 import { serviceUnavailable } from '../core/errors.js';
 import { ensureTokenUser } from '../auth/tokens.js';
@@ -35,6 +36,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
   const service = new JobService(store, bus, config);
   try {
     if (config.token) await ensureTokenUser(store, config.token);
+    let fastPath: FastPath | null = null;
     const app = Fastify({
       logger: logger === true ? loggerOptions(config.logLevel) : logger,
       bodyLimit: config.maxBodyBytes,
@@ -57,7 +59,9 @@ export async function startServer(config: Config, logger: boolean | object = fal
             keepAliveTimeout: 72_000,
             connectionsCheckingInterval: Math.min(5_000, config.headersTimeoutSecs * 1000),
           },
-          handler,
+          (req, res) => {
+            if (!fastPath?.(req, res, () => handler(req, res))) handler(req, res);
+          },
         ),
     });
     const followers = new Set<LogFollower>();
@@ -71,7 +75,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
     app.addHook('onRequest', async () => {
       if (closing) throw serviceUnavailable('The server is shutting down; retry in a moment.', 1);
     });
-    await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient) });
+    fastPath = await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient) }, () => closing);
     await app.listen({ host: config.host, port: config.port });
     const reaper = new InactivityReaper(service, store, config.inactivityTimeoutSecs);
     reaper.start();
