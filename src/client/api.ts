@@ -151,8 +151,8 @@ export class BuildlogApi {
     return this.call(`${BASE[kind]}/${encodeURIComponent(id)}`, { method: 'PUT', json: body, timeoutMs: 30_000 });
   }
 
-  /** Appends `data` at absolute offset `offset`; resolves with the log length after it. */
-  async append(id: string, data: Buffer, offset: number, signal?: AbortSignal): Promise<{ length: number; duplicate: boolean }> {
+  /** Appends `data` (one buffer, or parts sent one after the other) at absolute offset `offset`; resolves with the log length after it. */
+  async append(id: string, data: Buffer | Buffer[], offset: number, signal?: AbortSignal): Promise<{ length: number; duplicate: boolean }> {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'x-log-offset': String(offset) };
     if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
     const timeout = AbortSignal.timeout(60_000);

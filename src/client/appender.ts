@@ -155,11 +155,12 @@ export class LogAppender {
     }
     this.#lastStart = Date.now();
     this.#inflight = true;
-    const chunk = this.#queue.peek(this.#maxChunk);
+    const parts = this.#queue.peek(this.#maxChunk);
+    const size = parts.reduce((n, p) => n + p.length, 0);
     const offset = this.#acked;
-    this.#o.api.append(this.#o.jobId, chunk, offset, this.#stop.signal).then(
-      () => this.#acknowledged(offset + chunk.length),
-      (err: unknown) => this.#failed(err, offset, chunk.length),
+    this.#o.api.append(this.#o.jobId, parts, offset, this.#stop.signal).then(
+      () => this.#acknowledged(offset + size),
+      (err: unknown) => this.#failed(err, offset, size),
     ).finally(() => {
       this.#inflight = false;
       if (this.#state !== 'open') return this.#wakeDrainers();

