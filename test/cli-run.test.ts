@@ -299,5 +299,6 @@ describe('buildlog run while the server is killed and restarted', () => {
     const data2 = (await (await fetch(`${url}/v2/actor-builds/${id}`)).json()) as { data: { status: string } };
     assert.equal(data2.data.status, 'SUCCEEDED');
     assert.match(cli.stderr(), /bytes were spilled to disk/);
+    assert.ok(!/without verification/.test(cli.stderr()), 'the finish was verified: the server has every byte, CRC included');
   });
 });

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { crc32 } from 'node:zlib';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,6 +148,39 @@ describe('SqliteStore: refuses files that are not its own', () => {
       db2.prepare("UPDATE meta SET value = 'someone-else' WHERE key = 'app'").run();
       db2.close();
       expectRefused(dir, /belongs to "someone-else"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a schema 1 database is migrated: its logs keep working, their CRC is unknown, new logs get one', async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'buildlog.db');
+      const store = new SqliteStore({ dataDir: dir, retentionChars: 1000 });
+      const user = { id: 'u1', username: 'old', tokenHash: 'h', proxyPassword: 'p', createdAt: 1 };
+      await store.createUser(user);
+      const job = { id: 'OldJob00000000001', kind: 'build' as const, userId: 'u1', actId: 'a', buildId: null, buildNumber: null,
+        status: 'RUNNING' as const, statusMessage: null, exitCode: null, origin: 'API', meta: {}, options: {}, startedAt: 1, finishedAt: null };
+      await store.createJob(job);
+      await store.append(job.id, Buffer.from('before the upgrade\n'));
+      await store.close();
+      // What version 1 looked like: no log_crc column.
+      const db = new Database(file);
+      db.exec("ALTER TABLE jobs DROP COLUMN log_crc; UPDATE meta SET value = '1' WHERE key = 'schema'");
+      db.close();
+
+      const upgraded = new SqliteStore({ dataDir: dir, retentionChars: 1000 });
+      assert.deepEqual(await upgraded.logChecksum(job.id), { length: 19, crc32: null });
+      await upgraded.append(job.id, Buffer.from('after\n'), 19);
+      assert.deepEqual(await upgraded.logChecksum(job.id), { length: 25, crc32: null }, 'a CRC that missed bytes is never made up');
+      await upgraded.createJob({ ...job, id: 'NewJob00000000001' });
+      await upgraded.append('NewJob00000000001', Buffer.from('new\n'));
+      assert.deepEqual(await upgraded.logChecksum('NewJob00000000001'), { length: 4, crc32: crc32('new\n') });
+      await upgraded.close();
+      const reread = new Database(file);
+      assert.equal((reread.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '2');
+      reread.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

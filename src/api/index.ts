@@ -9,6 +9,7 @@ import { finishedLogFastPath, type FastPath } from './fast-path.js';
 import { jobRoutes } from './jobs.js';
 import { logRoutes } from './logs.js';
 import { producerRoutes } from './producer.js';
+import { sectionRoutes } from './sections.js';
 import { viewerRoutes } from './viewer.js';
 
 /**
@@ -29,6 +30,7 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosi
   logRoutes(app, ctx);
   jobRoutes(app, ctx);
   producerRoutes(app, ctx);
+  sectionRoutes(app, ctx);
   await viewerRoutes(app);
   return ctx.config.privateReads ? null : finishedLogFastPath(ctx.service.reads, limits, isClosing);
 }

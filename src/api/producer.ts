@@ -57,13 +57,22 @@ export function producerJobRoutes(ctx: ApiContext, kind: JobKind) {
       if (exitCode !== undefined && exitCode !== null && !Number.isInteger(exitCode)) {
         throw invalidInput('Field "exitCode" must be an integer.');
       }
+      const logLength = body.logLength;
+      if (logLength !== undefined && !(Number.isSafeInteger(logLength) && (logLength as number) >= 0)) {
+        throw invalidInput('Field "logLength" must be a non-negative integer: the bytes appended in all.');
+      }
+      const logCrc32 = body.logCrc32;
+      if (logCrc32 !== undefined && !(Number.isInteger(logCrc32) && (logCrc32 as number) >= 0 && (logCrc32 as number) <= 0xffffffff)) {
+        throw invalidInput('Field "logCrc32" must be an unsigned 32-bit integer: the CRC-32 of every byte appended.');
+      }
       const job = await ctx.service.get(id, kind);
       authorizeWrite(req, job);
-      const updated = await ctx.service.setStatus(job, {
+      const patch = {
         status,
         ...(message !== undefined ? { statusMessage: message as string | null } : {}),
         ...(exitCode !== undefined ? { exitCode: exitCode as number | null } : {}),
-      });
+      };
+      const updated = await ctx.service.finishVerified(job, patch, { length: logLength as number | undefined, crc32: logCrc32 as number | undefined });
       return { data: jobToWire(updated) };
     },
   };

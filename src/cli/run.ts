@@ -146,7 +146,8 @@ async function runWrapped(command: string, args: string[], flags: RunFlags): Pro
   let shown: WireJob | null = null;
   // The status is final: set it only once the log is complete (unless appending failed for good).
   if (!apiStatus && delivered !== 'terminal') {
-    shown = await finish(api, kind, job.id, { ...final, exitCode: shellExitCode(outcome) }, flushTimeoutMs, giveUpFlush.signal);
+    const proof = { logLength: appender.written, logCrc32: appender.crc32 };
+    shown = await finish(api, kind, job.id, { ...final, exitCode: shellExitCode(outcome), ...proof }, flushTimeoutMs, giveUpFlush.signal);
   }
   const status = shown?.status ?? apiStatus ?? null;
   if (status) say(`${kind} ${job.id} ${status}${outcome.spawnError ? '' : ` (exit code ${exitCode})`}`);
@@ -200,12 +201,15 @@ async function createJob(api: BuildlogApi, kind: JobKind, flags: RunFlags): Prom
   }
 }
 
-/** Sets the final status, retrying while the server is away; a job already terminal is fine too. */
+/**
+ * Sets the final status, with the length and CRC-32 of the output sent when given (a verified finish),
+ * retrying while the server is away; a job already terminal is fine too.
+ */
 async function finish(
   api: BuildlogApi,
   kind: JobKind,
   id: string,
-  body: { status: JobStatus; statusMessage: string; exitCode: number },
+  body: { status: JobStatus; statusMessage: string; exitCode: number; logLength?: number; logCrc32?: number },
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<WireJob | null> {
@@ -215,6 +219,14 @@ async function finish(
     try {
       return await api.setStatus(kind, id, body);
     } catch (err) {
+      if (err instanceof ApiError && err.status === 409 && body.logLength !== undefined) {
+        // The server's log is not what we sent (bytes it acknowledged were lost, say to a restore from
+        // a backup): they cannot be sent again, so finish without the proof rather than leave it RUNNING.
+        say(`the server's log differs from the output sent (${err.message}); finishing without verification`);
+        const { logLength: _length, logCrc32: _crc, ...unverified } = body;
+        body = unverified;
+        continue;
+      }
       if (err instanceof ApiError && err.status === 400) {
         // Someone else changed it first: a graceful abort (ABORTING may only become ABORTED) or an
         // abort that raced with the command's exit (terminal: nothing to do).

@@ -147,7 +147,11 @@ export class BuildlogApi {
     }
   }
 
-  setStatus(kind: JobKind, id: string, body: { status: JobStatus; statusMessage?: string; exitCode?: number | null }): Promise<WireJob> {
+  setStatus(
+    kind: JobKind,
+    id: string,
+    body: { status: JobStatus; statusMessage?: string; exitCode?: number | null; logLength?: number; logCrc32?: number },
+  ): Promise<WireJob> {
     return this.call(`${BASE[kind]}/${encodeURIComponent(id)}`, { method: 'PUT', json: body, timeoutMs: 30_000 });
   }
 

@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { ApiError, type BuildlogApi, isRetryable, isTerminal, type JobKind } from './api.js';
 import { Backoff, sleep } from './backoff.js';
 import { ByteQueue, type ByteQueueOptions } from './byte-queue.js';
@@ -44,6 +45,7 @@ export class LogAppender {
   /** Absolute offset of the queue's first byte: everything before it is acknowledged. */
   #acked = 0;
   #written = 0;
+  #crc32 = 0;
   #inflight = false;
   #lastStart = 0;
   #timer: NodeJS.Timeout | null = null;
@@ -80,6 +82,11 @@ export class LogAppender {
     return this.#written;
   }
 
+  /** CRC-32 of every byte given to `write`: what a verified finish tells the server. */
+  get crc32(): number {
+    return this.#crc32;
+  }
+
   get spilledBytes(): number {
     return this.#queue.spilledBytes;
   }
@@ -91,6 +98,7 @@ export class LogAppender {
   write(data: Buffer): void {
     if (data.length === 0) return;
     this.#written += data.length;
+    this.#crc32 = crc32(data, this.#crc32);
     if (this.#state !== 'open') return;
     this.#queue.push(data);
     if (this.#inflight || this.#timer) return;

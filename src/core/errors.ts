@@ -32,6 +32,9 @@ export const pageNotFound = () =>
     'page-not-found',
     'We have bad news: there is no API endpoint at this URL. Did you specify it correctly?',
   );
+/** A verified finish whose length or CRC differs from what was received; X-Log-Length says how much that is. */
+export const logMismatch = (message: string, length: number) =>
+  new ApiError(409, 'log-mismatch', message, { 'X-Log-Length': String(length) });
 export const methodNotAllowed = (allowed: string[]) => {
   const list = ['OPTIONS', ...allowed.filter((m) => m !== 'OPTIONS')].join(',');
   return new ApiError(

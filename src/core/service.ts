@@ -1,7 +1,8 @@
 import type { LiveBus } from '../live/bus.js';
 import { LogReads } from '../reading/log-reads.js';
 import type { Store, UserRecord } from '../store/store.js';
-import { invalidInput, permissionDenied, recordNotFound } from './errors.js';
+import { SectionTracker, type Section } from '../text/sections.js';
+import { invalidInput, logMismatch, permissionDenied, recordNotFound } from './errors.js';
 import { newId } from './ids.js';
 import {
   assertTransition,
@@ -20,6 +21,8 @@ export const NOT_FOUND_TEXT: Record<JobKind | 'any', string> = {
 
 /** Longest `waitForFinish` we hold a request for, as Apify does. */
 export const MAX_WAIT_SECS = 60;
+/** Page size of the reads that look for sections. */
+const SECTION_READ_BYTES = 1 << 20;
 
 export interface NewJobInput {
   kind: JobKind;
@@ -108,6 +111,38 @@ export class JobService {
     };
     await this.store.createJob(job);
     return job;
+  }
+
+  /** The sections found in the retained part of a job's log so far (the raw bytes, read in pages). */
+  async sections(job: JobRecord): Promise<Section[]> {
+    const info = (await this.store.logInfo(job.id))!;
+    const tracker = new SectionTracker(info.start);
+    for (let pos = info.start; pos < info.length; ) {
+      const slice = (await this.store.readLog(job.id, pos, SECTION_READ_BYTES))!;
+      if (slice.end === slice.start) break;
+      tracker.push(slice.data);
+      pos = slice.end;
+    }
+    return tracker.sections();
+  }
+
+  /**
+   * A producer's terminal status with proof that the log is whole: `length` bytes appended in all, with
+   * CRC-32 `crc32`. If the store received something else, 409 log-mismatch (with the length it has) and
+   * the status stays, so the producer can send what is missing and try again. A log older than the CRC
+   * (from before the upgrade that added it) is checked on its length alone.
+   */
+  async finishVerified(job: JobRecord, patch: StatusPatch, proof: { length?: number; crc32?: number }): Promise<JobRecord> {
+    if (isTerminal(patch.status) && !isTerminal(job.status) && (proof.length !== undefined || proof.crc32 !== undefined)) {
+      const stored = (await this.store.logChecksum(job.id))!;
+      if (proof.length !== undefined && proof.length !== stored.length) {
+        throw logMismatch(`The log has ${stored.length} bytes, not the ${proof.length} the producer sent; the status was not changed.`, stored.length);
+      }
+      if (proof.crc32 !== undefined && stored.crc32 !== null && proof.crc32 !== stored.crc32) {
+        throw logMismatch(`The log's CRC-32 is ${stored.crc32}, not the ${proof.crc32} the producer sent: its bytes differ; the status was not changed.`, stored.length);
+      }
+    }
+    return this.setStatus(job, patch);
   }
 
   /**

@@ -1,13 +1,23 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
 import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
-import type { AppendResult, LogInfo, LogSlice, Store, UserRecord } from './store.js';
+import type { AppendResult, LogChecksum, LogInfo, LogSlice, Store, UserRecord } from './store.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
 
 const APP_ID = 'buildlog';
-const SCHEMA_VERSION = '1';
+/**
+ * Changes to databases made by an earlier version, in order: MIGRATIONS[i] takes schema version i + 1 to
+ * i + 2. SCHEMA always describes the newest version (it is what a new file gets).
+ */
+const MIGRATIONS = [
+  // 1 -> 2: the running CRC-32 of each log, for verified finishes. Logs from before it have none (NULL):
+  // it cannot be computed once retention has dropped bytes.
+  'ALTER TABLE jobs ADD COLUMN log_crc INTEGER',
+];
+const SCHEMA_VERSION = String(MIGRATIONS.length + 1);
 /** Small appends are merged into the log's last row up to this size, so line-by-line producers do not make millions of rows. */
 const MERGE_LIMIT = 64 * 1024;
 /**
@@ -44,6 +54,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   log_start INTEGER NOT NULL DEFAULT 0,
   log_length INTEGER NOT NULL DEFAULT 0,
   log_chars INTEGER NOT NULL DEFAULT 0,
+  -- CRC-32 of every byte ever appended (zlib's), kept as bytes arrive; NULL for logs older than it.
+  log_crc INTEGER,
   -- Last append, heartbeat (empty append) or status change: what the inactivity timeout looks at.
   active_at INTEGER NOT NULL
 );
@@ -81,6 +93,7 @@ interface LogRow {
   log_start: number;
   log_length: number;
   log_chars: number;
+  log_crc: number | null;
 }
 
 interface UserRow {
@@ -194,9 +207,9 @@ export class SqliteStore implements Store {
       userByName: db.prepare('SELECT * FROM users WHERE username = ?'),
       countUsers: db.prepare('SELECT count(*) AS n FROM users'),
       insertJob: db.prepare(`INSERT INTO jobs (id, kind, user_id, act_id, build_id, build_number, status,
-        status_message, exit_code, origin, meta, options, started_at, finished_at, active_at)
+        status_message, exit_code, origin, meta, options, started_at, finished_at, active_at, log_crc)
         VALUES (@id, @kind, @userId, @actId, @buildId, @buildNumber, @status, @statusMessage, @exitCode,
-        @origin, @meta, @options, @startedAt, @finishedAt, @startedAt)`),
+        @origin, @meta, @options, @startedAt, @finishedAt, @startedAt, 0)`),
       getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       updateStatus: db.prepare(`UPDATE jobs SET status = @status,
         status_message = CASE WHEN @setMessage THEN @statusMessage ELSE status_message END,
@@ -215,8 +228,10 @@ export class SqliteStore implements Store {
       latestJobOfUser: db.prepare(
         'SELECT * FROM jobs WHERE act_id = ? AND kind = ? AND user_id = ? ORDER BY started_at DESC LIMIT 1',
       ),
-      logRow: db.prepare('SELECT status, log_start, log_length, log_chars FROM jobs WHERE id = ?'),
-      saveLogRow: db.prepare('UPDATE jobs SET log_start = ?, log_length = ?, log_chars = ?, active_at = ? WHERE id = ?'),
+      logRow: db.prepare('SELECT status, log_start, log_length, log_chars, log_crc FROM jobs WHERE id = ?'),
+      saveLogRow: db.prepare(
+        'UPDATE jobs SET log_start = ?, log_length = ?, log_chars = ?, log_crc = ?, active_at = ? WHERE id = ?',
+      ),
       lastChunk: db.prepare(
         'SELECT offset, length(data) AS size FROM chunks WHERE job_id = ? ORDER BY offset DESC LIMIT 1',
       ),
@@ -266,8 +281,15 @@ export class SqliteStore implements Store {
         throw new StoreOpenError(`${file} belongs to "${app.value}", not buildlog; refusing to use it`);
       }
       const schema = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
-      if (schema?.value !== SCHEMA_VERSION) {
-        throw new StoreOpenError(`${file} has schema version ${schema?.value ?? 'none'}; this buildlog needs ${SCHEMA_VERSION}`);
+      const version = Number(schema?.value);
+      if (!Number.isInteger(version) || version < 1 || version > MIGRATIONS.length + 1) {
+        throw new StoreOpenError(`${file} has schema version ${schema?.value ?? 'none'}; this buildlog knows 1 to ${SCHEMA_VERSION}`);
+      }
+      if (version < MIGRATIONS.length + 1) {
+        db.transaction(() => {
+          for (const step of MIGRATIONS.slice(version - 1)) db.exec(step);
+          db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(SCHEMA_VERSION);
+        })();
       }
       db.exec(SCHEMA);
     } catch (err) {
@@ -391,7 +413,7 @@ export class SqliteStore implements Store {
     });
     for (const jobId of dirty) {
       const row = rows.get(jobId)!;
-      this.#stmt.saveLogRow.run(row.log_start, row.log_length, row.log_chars, now, jobId);
+      this.#stmt.saveLogRow.run(row.log_start, row.log_length, row.log_chars, row.log_crc, now, jobId);
     }
     return results;
   }
@@ -418,6 +440,7 @@ export class SqliteStore implements Store {
     }
     row.log_length = start + data.length;
     row.log_chars += countChars(data);
+    if (row.log_crc !== null) row.log_crc = crc32(data, row.log_crc);
     if (row.log_chars > this.#retentionChars) this.#trim(jobId, row);
     return { kind: 'appended', start, end: row.log_length };
   }
@@ -464,6 +487,11 @@ export class SqliteStore implements Store {
   async logInfo(jobId: string): Promise<LogInfo | null> {
     const row = this.#stmt.logRow.get(jobId) as LogRow | undefined;
     return row ? { start: row.log_start, length: row.log_length } : null;
+  }
+
+  async logChecksum(jobId: string): Promise<LogChecksum | null> {
+    const row = this.#stmt.logRow.get(jobId) as LogRow | undefined;
+    return row ? { length: row.log_length, crc32: row.log_crc } : null;
   }
 
   async readLog(jobId: string, from: number, maxBytes: number): Promise<LogSlice | null> {

@@ -25,6 +25,13 @@ export interface LogInfo {
   length: number;
 }
 
+export interface LogChecksum {
+  /** Total bytes ever appended. */
+  length: number;
+  /** CRC-32 (zlib's) of all `length` bytes, kept as they were appended; null for a log from before it was kept. */
+  crc32: number | null;
+}
+
 export interface LogSlice {
   /** Absolute offset of the first returned byte (may be after the requested one if it was trimmed). */
   start: number;
@@ -63,6 +70,8 @@ export interface Store {
    */
   append(jobId: string, data: Buffer, expectedOffset?: number): Promise<AppendResult>;
   logInfo(jobId: string): Promise<LogInfo | null>;
+  /** What a producer's verified finish is compared with (retention does not change it). */
+  logChecksum(jobId: string): Promise<LogChecksum | null>;
   /** Up to `maxBytes` of the retained log from `from` (clamped to the window), never past the end. */
   readLog(jobId: string, from: number, maxBytes: number): Promise<LogSlice | null>;
 

@@ -7,6 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import type { JobRecord, JobStatus } from '../../src/core/job.js';
 import { newId } from '../../src/core/ids.js';
 import type { AppendResult, Store, UserRecord } from '../../src/store/store.js';
@@ -791,6 +792,27 @@ export function storeContract(name: string, open: OpenStore): void {
           assert.deepEqual(await store.append(job.id, b('ijklmnop'), 8), { kind: 'duplicate', length: 26 });
           assert.deepEqual(await store.logInfo(job.id), { start: 16, length: 26 });
           assert.equal((await readAll(store, job.id)).data.toString(), 'qrstuvwxyz');
+        });
+      });
+    });
+
+    describe('checksum', () => {
+      test('length and CRC-32 of every byte ever appended: retries, heartbeats and retention change nothing, reopen keeps it', async () => {
+        await withJob({ retentionChars: 20 }, async (store, job, sut) => {
+          assert.deepEqual(await store.logChecksum(job.id), { length: 0, crc32: 0 });
+          assert.equal(await store.logChecksum('doesNotExist00000'), null);
+          const parts = [b('first line\n'), randomBytes(100), b('ünïcödé\n'), Buffer.alloc(0), b('x'.repeat(70))];
+          let all = Buffer.alloc(0);
+          for (const p of parts) {
+            await store.append(job.id, p, all.length);
+            all = Buffer.concat([all, p]);
+            assert.deepEqual(await store.logChecksum(job.id), { length: all.length, crc32: crc32(all) });
+          }
+          // A retry of bytes already stored is not counted twice.
+          assert.equal((await store.append(job.id, parts[4]!, all.length - parts[4]!.length)).kind, 'duplicate');
+          assert.ok((await store.logInfo(job.id))!.start > 0, 'retention dropped the head');
+          const reopened = await sut.reopen();
+          assert.deepEqual(await reopened.logChecksum(job.id), { length: all.length, crc32: crc32(all) });
         });
       });
     });
