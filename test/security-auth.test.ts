@@ -86,6 +86,16 @@ const ENDPOINTS: Endpoint[] = [
   { name: 'GET /v2/actor-builds/:id/log', method: 'GET', path: (fx) => `/v2/actor-builds/${fx.build}/log`, expect: READ, ok: logBody },
   { name: 'GET /v2/actor-runs/:id/log', method: 'GET', path: (fx) => `/v2/actor-runs/${fx.run}/log`, expect: READ, ok: logBody },
   { name: 'GET /v2/logs/:id', method: 'GET', path: (fx) => `/v2/logs/${fx.build}`, expect: READ, ok: logBody },
+  {
+    name: 'GET /v2/logs/:id/sections',
+    method: 'GET',
+    path: (fx) => `/v2/logs/${fx.build}/sections`,
+    expect: READ,
+    ok: (res) => {
+      assert.equal(res.status, 200);
+      assert.ok(Array.isArray(json(res).data.items));
+    },
+  },
   { name: 'GET /v2/actor-builds/:id', method: 'GET', path: (fx) => `/v2/actor-builds/${fx.build}`, expect: READ, ok: (res, fx) => jobBody(() => fx.build)(res) },
   { name: 'GET /v2/actor-runs/:id', method: 'GET', path: (fx) => `/v2/actor-runs/${fx.run}`, expect: READ, ok: (res, fx) => jobBody(() => fx.run)(res) },
   { name: 'GET /v2/actors/:actorId', method: 'GET', path: () => `/v2/actors/${ACTOR}`, expect: READ, ok: actorBody },
@@ -273,7 +283,7 @@ describe('auth matrix: every endpoint × every credential × both modes', () => 
       assert.ok(server.app.hasRoute({ method: e.method, url }), `${e.method} ${url} is a route`);
       return `${e.method} ${url}`;
     });
-    assert.equal(new Set(pairs).size, 15, 'fifteen method × path pairs: every endpoint of the API');
+    assert.equal(new Set(pairs).size, 16, 'sixteen method × path pairs: every endpoint of the API');
   });
 });
 
