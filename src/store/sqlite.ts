@@ -4,8 +4,10 @@ import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
 import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
-import type { AppendResult, LogChecksum, LogInfo, LogSlice, Store, UserRecord } from './store.js';
+import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSlice, Store, UserRecord } from './store.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
+import { JobQueries } from './sqlite-jobs.js';
+import { toJob, type JobRow } from './sqlite-rows.js';
 
 const APP_ID = 'buildlog';
 /**
@@ -71,23 +73,6 @@ CREATE TABLE IF NOT EXISTS chunks (
 ) WITHOUT ROWID;
 `;
 
-interface JobRow {
-  id: string;
-  kind: 'build' | 'run';
-  user_id: string;
-  act_id: string;
-  build_id: string | null;
-  build_number: string | null;
-  status: JobStatus;
-  status_message: string | null;
-  exit_code: number | null;
-  origin: string;
-  meta: string;
-  options: string;
-  started_at: number;
-  finished_at: number | null;
-}
-
 interface LogRow {
   status: JobStatus;
   log_start: number;
@@ -112,22 +97,6 @@ interface PendingAppend {
   reject: (e: unknown) => void;
 }
 
-const toJob = (r: JobRow): JobRecord => ({
-  id: r.id,
-  kind: r.kind,
-  userId: r.user_id,
-  actId: r.act_id,
-  buildId: r.build_id,
-  buildNumber: r.build_number,
-  status: r.status,
-  statusMessage: r.status_message,
-  exitCode: r.exit_code,
-  origin: r.origin,
-  meta: JSON.parse(r.meta) as Record<string, unknown>,
-  options: JSON.parse(r.options) as Record<string, unknown>,
-  startedAt: r.started_at,
-  finishedAt: r.finished_at,
-});
 
 /** SQLite result codes that mean the disk, not the request, is at fault: the store is unavailable for now. */
 const UNAVAILABLE = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|PROTOCOL)/;
@@ -175,6 +144,7 @@ export class SqliteStore implements Store {
   #flushScheduled = false;
   #closed = false;
   readonly #stmt;
+  readonly #jobs: JobQueries;
 
   constructor(options: SqliteStoreOptions) {
     this.#retentionChars = options.retentionChars;
@@ -198,6 +168,7 @@ export class SqliteStore implements Store {
     this.#db = opened;
     this.#checkIdentity(file, isNew);
     const db = this.#db;
+    this.#jobs = new JobQueries(db);
     this.#stmt = {
       insertUser: db.prepare(
         'INSERT INTO users (id, username, token_hash, proxy_password, created_at) VALUES (?, ?, ?, ?, ?)',
@@ -362,6 +333,18 @@ export class SqliteStore implements Store {
       userId ? this.#stmt.latestJobOfUser.get(actId, kind, userId) : this.#stmt.latestJob.get(actId, kind)
     ) as JobRow | undefined;
     return row ? toJob(row) : null;
+  }
+
+  async listJobs(query: JobListQuery): Promise<JobPage> {
+    return this.#jobs.list(query);
+  }
+
+  async buildNumbers(userId: string, actId: string): Promise<string[]> {
+    return this.#jobs.buildNumbers(userId, actId);
+  }
+
+  async deleteJob(id: string): Promise<boolean> {
+    return guard(() => this.#jobs.deleteJob(id));
   }
 
   async userUsage(userId: string): Promise<{ jobs: number; bytes: number }> {

@@ -1,4 +1,4 @@
-import type { JobRecord, JobStatus, StatusPatch } from '../core/job.js';
+import type { JobKind, JobRecord, JobStatus, StatusPatch } from '../core/job.js';
 
 export interface UserRecord {
   id: string;
@@ -40,6 +40,25 @@ export interface LogSlice {
   data: Buffer;
 }
 
+/** One page of a user's jobs of one kind, ordered by `startedAt` (then id, so equal times page stably). */
+export interface JobListQuery {
+  userId: string;
+  kind: JobKind;
+  /** Only this actor's jobs. */
+  actId?: string;
+  /** Only jobs in one of these statuses (all when absent or empty). */
+  statuses?: readonly JobStatus[];
+  offset: number;
+  limit: number;
+  desc: boolean;
+}
+
+export interface JobPage {
+  /** Jobs matching the query, before offset and limit. */
+  total: number;
+  items: JobRecord[];
+}
+
 /**
  * Durable state: users, jobs and their logs. Every implementation passes test/store.contract.ts.
  * Appends are acknowledged (the promise resolves) only once committed.
@@ -60,6 +79,12 @@ export interface Store {
   latestJob(actId: string, kind: 'build' | 'run', userId?: string): Promise<JobRecord | null>;
   /** Unfinished jobs whose last append, heartbeat or status change is older than `activeBefore` (oldest first). */
   staleJobs(activeBefore: number, limit: number): Promise<JobRecord[]>;
+  /** A page of a user's jobs (the lists of GET /v2/actor-builds, /v2/acts/:actorId/runs, ...). */
+  listJobs(query: JobListQuery): Promise<JobPage>;
+  /** The distinct build numbers of a user's builds of one actor (for the actor's versions). */
+  buildNumbers(userId: string, actId: string): Promise<string[]>;
+  /** Removes a job and its whole log; appends to it are `not-found` from then on. False if there was no such job. */
+  deleteJob(id: string): Promise<boolean>;
   /** How many jobs a user has and how many log bytes they appended over all of them (for quotas). */
   userUsage(userId: string): Promise<{ jobs: number; bytes: number }>;
 

@@ -11,6 +11,7 @@ import { crc32 } from 'node:zlib';
 import type { JobRecord, JobStatus } from '../../src/core/job.js';
 import { newId } from '../../src/core/ids.js';
 import type { AppendResult, Store, UserRecord } from '../../src/store/store.js';
+import { storeJobListContract } from './store-jobs.contract.js';
 
 export interface StoreUnderTest {
   /** A fresh, empty store. */
@@ -37,7 +38,7 @@ const NO_TRIM = 50_000_000;
 let counter = 0;
 const uniq = (): string => `${Date.now().toString(36)}${(++counter).toString(36)}`;
 
-function makeUser(overrides: Partial<UserRecord> = {}): UserRecord {
+export function makeUser(overrides: Partial<UserRecord> = {}): UserRecord {
   const u = uniq();
   return {
     id: newId(),
@@ -49,7 +50,7 @@ function makeUser(overrides: Partial<UserRecord> = {}): UserRecord {
   };
 }
 
-function makeJob(overrides: Partial<JobRecord> = {}): JobRecord {
+export function makeJob(overrides: Partial<JobRecord> = {}): JobRecord {
   return {
     id: newId(),
     kind: 'build',
@@ -137,6 +138,8 @@ export function storeContract(name: string, open: OpenStore): void {
   }
 
   describe(name, () => {
+    storeJobListContract(withStore);
+
     describe('users', () => {
       test('a new store has no users; lookups of unknown users are null', async () => {
         await withStore({}, async ({ store }) => {

@@ -1,0 +1,36 @@
+import type { JobRecord, JobStatus } from '../core/job.js';
+
+/** A row of the `jobs` table as SQLite returns it. */
+export interface JobRow {
+  id: string;
+  kind: 'build' | 'run';
+  user_id: string;
+  act_id: string;
+  build_id: string | null;
+  build_number: string | null;
+  status: JobStatus;
+  status_message: string | null;
+  exit_code: number | null;
+  origin: string;
+  meta: string;
+  options: string;
+  started_at: number;
+  finished_at: number | null;
+}
+
+export const toJob = (r: JobRow): JobRecord => ({
+  id: r.id,
+  kind: r.kind,
+  userId: r.user_id,
+  actId: r.act_id,
+  buildId: r.build_id,
+  buildNumber: r.build_number,
+  status: r.status,
+  statusMessage: r.status_message,
+  exitCode: r.exit_code,
+  origin: r.origin,
+  meta: JSON.parse(r.meta) as Record<string, unknown>,
+  options: JSON.parse(r.options) as Record<string, unknown>,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+});
