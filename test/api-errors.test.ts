@@ -322,7 +322,7 @@ describe('API errors', () => {
         ['GET', '/v3/actor-builds/abc'],
         ['GET', `/v2/actor-builds/${MISSING_ID}/log/extra`],
         ['POST', '/v2/datasets'],
-        ['DELETE', '/v2/key-value-stores/x'],
+        ['DELETE', '/v2/key-value-stores'],
       ]) {
         assertEnvelope(await raw(server, method!, path!), 404, 'page-not-found', message);
       }
@@ -343,10 +343,12 @@ describe('API errors', () => {
         ['DELETE', `/v2/logs/${id}`, 'OPTIONS,GET'],
         ['GET', `/v2/logs/${id}/chunks`, 'OPTIONS,POST'],
         ['PUT', `/v2/logs/${id}/chunks`, 'OPTIONS,POST'],
-        ['GET', '/v2/actor-builds', 'OPTIONS,POST'],
-        ['DELETE', '/v2/actor-runs', 'OPTIONS,POST'],
-        ['DELETE', `/v2/actor-builds/${id}`, 'OPTIONS,GET,PUT'],
-        ['POST', `/v2/actor-runs/${runId}`, 'OPTIONS,GET,PUT'],
+        ['PUT', '/v2/actor-builds', 'OPTIONS,GET,POST'],
+        ['DELETE', '/v2/actor-runs', 'OPTIONS,GET,POST'],
+        ['PATCH', `/v2/actor-builds/${id}`, 'OPTIONS,GET,PUT,DELETE'],
+        ['POST', `/v2/actor-runs/${runId}`, 'OPTIONS,GET,PUT,DELETE'],
+        ['POST', '/v2/acts/thing/runs', 'OPTIONS,GET'],
+        ['DELETE', '/v2/actors/thing/runs/last/log', 'OPTIONS,GET'],
         ['GET', `/v2/actor-builds/${id}/abort`, 'OPTIONS,POST'],
         ['PUT', `/v2/actor-runs/${runId}/abort`, 'OPTIONS,POST'],
         ['POST', '/v2/users/me', 'OPTIONS,GET'],
@@ -367,7 +369,7 @@ describe('API errors', () => {
     });
 
     test('HEAD on a POST-only path is 405 without a body', async () => {
-      const res = await raw(server, 'HEAD', '/v2/actor-builds');
+      const res = await raw(server, 'HEAD', `/v2/actor-builds/${await createJob(server)}/abort`);
       assert.equal(res.status, 405);
       assert.equal(res.headers.allow, 'OPTIONS,POST');
       assert.equal(res.body.length, 0);

@@ -125,7 +125,7 @@ describe('job objects and lifecycle', () => {
       assert.equal(run.statusMessage, null);
       assert.equal((run.options as Json).memoryMbytes, 1024);
       assert.equal((run.options as Json).build, '1.0.3');
-      const bare = await data(await call('/v2/actor-runs', { method: 'POST', json: {} }), 201);
+      const bare = await data(await call('/v2/actor-runs', { method: 'POST', json: { actId: 'never-built' } }), 201);
       assertFields(bare, RUN_FIELDS);
       assert.equal(bare.buildId, null);
       assert.equal(bare.buildNumber, null);
@@ -342,7 +342,7 @@ describe('job objects and lifecycle', () => {
       assert.notEqual(first, second);
       for (const ref of ['hello-world', `${me.username}~hello-world`]) {
         for (const base of ['/v2/actors', '/v2/acts']) {
-          const actor = await data<Json & { taggedBuilds: { latest: Json } }>(await api(server)(`${base}/${ref}`));
+          const actor = await data<Json & { taggedBuilds: { latest: Json } }>(await call(`${base}/${ref}`));
           assert.equal(actor.id, 'hello-world');
           assert.equal(actor.name, 'hello-world');
           assert.equal(actor.username, me.username);
@@ -367,11 +367,14 @@ describe('job objects and lifecycle', () => {
         'build',
         { actId: 'shared-name' },
       );
-      const a = await data<Json & { taggedBuilds: { latest: Json } }>(await api(server)(`/v2/actors/${me.username}~shared-name`));
+      const a = await data<Json & { taggedBuilds: { latest: Json } }>(await call(`/v2/actors/${me.username}~shared-name`));
       assert.equal(a.taggedBuilds.latest.buildId, mine);
-      const b = await data<Json & { taggedBuilds: { latest: Json } }>(await api(server)('/v2/actors/someone-else~shared-name'));
+      const b = await data<Json & { taggedBuilds: { latest: Json } }>(await api(server, otherToken)('/v2/actors/someone-else~shared-name'));
       assert.equal(b.taggedBuilds.latest.buildId, theirs);
       assert.equal(b.username, 'someone-else');
+      // Tags name build ids (read capabilities): only the owner sees them.
+      const seen = await data<Json>(await call('/v2/actors/someone-else~shared-name'));
+      assert.deepEqual([seen.username, seen.taggedBuilds, seen.versions], ['someone-else', {}, []]);
     });
 
     test('an unknown actor is 404 record-not-found', async () => {

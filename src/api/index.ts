@@ -7,6 +7,8 @@ import { registerCors } from './cors.js';
 import { registerErrorHandling } from './errors.js';
 import { finishedLogFastPath, type FastPath } from './fast-path.js';
 import { jobRoutes } from './jobs.js';
+import { actorRoutes } from './actors.js';
+import { storageRoutes } from './storages.js';
 import { logRoutes } from './logs.js';
 import { producerRoutes } from './producer.js';
 import { sectionRoutes } from './sections.js';
@@ -29,6 +31,8 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosi
   registerBodyParsers(app);
   logRoutes(app, ctx);
   jobRoutes(app, ctx);
+  actorRoutes(app, ctx);
+  storageRoutes(app);
   producerRoutes(app, ctx);
   sectionRoutes(app, ctx);
   await viewerRoutes(app);

@@ -10,7 +10,7 @@ import { producerJobRoutes } from './producer.js';
 
 type Query = Record<string, string | string[] | undefined>;
 
-/** Reading and aborting builds and runs, the derived actor object, and `users/me`. */
+/** Reading, aborting and deleting builds and runs, and `users/me`. */
 export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { service, config } = ctx;
 
@@ -36,6 +36,12 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
         return { data: jobToWire(job) };
       },
       PUT: producerJobRoutes(ctx, kind).put,
+      DELETE: async (req: FastifyRequest, reply) => {
+        const job = await service.get(jobIdParam(req.params, notFound), kind);
+        authorizeWrite(req, job);
+        await service.delete(job);
+        return reply.code(204).send();
+      },
     });
 
     resource(app, `${base}/:id/abort`, {
@@ -48,41 +54,6 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     });
   }
-
-  const actorHandler = async (req: FastifyRequest) => {
-    const notFound = () => recordNotFound('Actor was not found');
-    const ref = (req.params as { actorId: string }).actorId;
-    // Actors may be addressed as `username~name`, as the clients do for `actor('user/name')`.
-    const [username, name] = ref.includes('~') ? ref.split('~', 2) : [undefined, ref];
-    const owner = username === undefined ? undefined : await service.store.userByName(username);
-    if (owner === null) throw notFound();
-    // A bare name means the caller's own actor first, then anyone's (names are not unique across users).
-    const candidates = owner ? [owner.id] : [...(req.user ? [req.user.id] : []), undefined];
-    let build = null;
-    let latest = null;
-    for (const userId of candidates) {
-      build = await service.store.latestJob(name!, 'build', userId);
-      latest = build ?? (await service.store.latestJob(name!, 'run', userId));
-      if (latest) break;
-    }
-    if (!latest) throw notFound();
-    authorizeRead(req, latest, config.privateReads);
-    const user = owner ?? (await service.store.userById(latest.userId));
-    return {
-      data: {
-        id: latest.actId,
-        name: latest.actId,
-        username: user?.username ?? null,
-        userId: latest.userId,
-        taggedBuilds: build
-          ? { latest: { buildId: build.id, buildNumber: build.buildNumber, finishedAt: build.finishedAt && new Date(build.finishedAt).toISOString() } }
-          : {},
-      },
-    };
-  };
-  resource(app, '/v2/actors/:actorId', { GET: actorHandler });
-  // The clients before 2.23.4 used /v2/acts/, still a documented alias.
-  resource(app, '/v2/acts/:actorId', { GET: actorHandler });
 
   resource(app, '/v2/users/me', {
     GET: async (req: FastifyRequest) => ({ data: userToWire(requireUser(req)) }),

@@ -34,8 +34,8 @@ function takeOver(reply: FastifyReply, status: number, headers: OutgoingHttpHead
 }
 
 /** What a log GET asks for; bad parameters are 400 (an unknown id is 404 first, as Apify answers). */
-export function parseLogRequest(kind: JobKind | 'any', req: FastifyRequest): LogRequest & { stream: boolean } {
-  const id = jobIdParam(req.params, () => recordNotFound(NOT_FOUND_TEXT[kind]));
+export function parseLogRequest(kind: JobKind | 'any', req: FastifyRequest, jobId?: string): LogRequest & { stream: boolean } {
+  const id = jobId ?? jobIdParam(req.params, () => recordNotFound(NOT_FOUND_TEXT[kind]));
   const query = req.query as Query;
   const stream = booleanParam(query, 'stream');
   const download = booleanParam(query, 'download');
@@ -52,11 +52,12 @@ async function sendFinished(log: FinishedLog, r: LogRequest, req: FastifyRequest
 /**
  * GET of a log, shared by /v2/actor-builds/:id/log, /v2/actor-runs/:id/log and /v2/logs/:id. A finished
  * log is answered from its final bytes (cached); otherwise headers go out at once (a quiet build must not
- * time a client out), then stored bytes, then (with `stream`) live appends.
+ * time a client out), then stored bytes, then (with `stream`) live appends. `jobId` is given when the
+ * path names no id (an actor's last run).
  */
-async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequest, reply: FastifyReply) {
+export async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequest, reply: FastifyReply, jobId?: string) {
   const { service, config } = ctx;
-  const r = parseLogRequest(kind, req);
+  const r = parseLogRequest(kind, req, jobId);
   const cached = service.reads.cached(r.id);
   if (cached && (kind === 'any' || cached.kind === kind)) {
     authorizeRead(req, cached, config.privateReads);

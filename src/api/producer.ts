@@ -1,15 +1,17 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorizeWrite, requireUser } from '../auth/request-auth.js';
-import { invalidInput, recordNotFound } from '../core/errors.js';
+import { invalidInput, permissionDenied, recordNotFound } from '../core/errors.js';
+import type { UserRecord } from '../store/store.js';
 import { isJobStatus, type JobKind, type JobStatus } from '../core/job.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
 import type { ApiContext } from './context.js';
 import { jobIdParam } from './params.js';
 import { JOB_COLLECTIONS, resource } from './routes.js';
 import { jobToWire } from './wire.js';
+import { listOwnJobs } from './lists.js';
+import { ACTOR_NAME } from './actors.js';
 
 const PRODUCER_STATUSES: JobStatus[] = ['RUNNING', 'ABORTING', 'TIMING-OUT', 'SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED'];
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 function objectBody(body: unknown): Record<string, unknown> {
   if (body === undefined || body === null) return {};
@@ -37,6 +39,19 @@ function optionalObject(body: Record<string, unknown>, key: string): Record<stri
   }
   if (size > 16 * 1024) throw invalidInput(`Field "${key}" is larger than 16 KiB.`);
   return v as Record<string, unknown>;
+}
+
+/** `actId` as `name` or Apify's `username~name` (the token's own username): stored as the name. */
+function actorName(body: Record<string, unknown>, user: UserRecord): string | undefined {
+  const what = 'an actor name of letters, digits, ".", "_" or "-", optionally as "username~name"';
+  const ref = optionalString(body, 'actId', /^[^~]*~?[^~]*$/, what);
+  if (ref === undefined) return undefined;
+  const [username, name] = ref.includes('~') ? ref.split('~') : [undefined, ref];
+  if (!ACTOR_NAME.test(name!) || (username !== undefined && !ACTOR_NAME.test(username))) throw invalidInput(`Field "actId" must be ${what}.`);
+  if (username !== undefined && username !== user.username) {
+    throw permissionDenied(`Field "actId" names an actor of user "${username}"; jobs may only be created for the token's own actors.`);
+  }
+  return name;
 }
 
 /** PUT of a job's status (the producer finishing it), shared with the GET on the same path. */
@@ -84,6 +99,7 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   for (const [kind, base] of JOB_COLLECTIONS) {
     resource(app, base, {
+      GET: listOwnJobs(ctx, kind),
       POST: async (req: FastifyRequest, reply) => {
         const user = requireUser(req);
         const body = objectBody(req.body);
@@ -94,7 +110,7 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const job = await service.create({
           kind,
           user,
-          actId: optionalString(body, 'actId', NAME, 'an actor name of letters, digits, ".", "_" or "-"'),
+          actId: actorName(body, user),
           buildNumber: optionalString(body, 'buildNumber', /^[\w.-]{1,32}$/, 'a version such as "0.1.1"'),
           buildId: kind === 'run' ? optionalString(body, 'buildId', /^[A-Za-z0-9]{1,64}$/, 'a build id') : undefined,
           origin: optionalString(body, 'origin', /^[A-Z_]{1,32}$/, 'an origin such as API, CLI or CI'),

@@ -2,7 +2,7 @@ import type { FastifyInstance, HTTPMethods, RouteHandlerMethod, RouteShorthandOp
 import { methodNotAllowed } from '../core/errors.js';
 import type { JobKind } from '../core/job.js';
 
-type Method = 'GET' | 'POST' | 'PUT';
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** The two kinds of job and the path of their collection. */
 export const JOB_COLLECTIONS: readonly (readonly [JobKind, string])[] = [

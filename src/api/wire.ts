@@ -24,7 +24,8 @@ export function jobToWire(job: JobRecord, now = Date.now()) {
       durationMillis,
       runTimeSecs: durationMillis / 1000,
       computeUnits: 0,
-      ...(job.kind === 'build' ? { imageSizeBytes: null } : {}),
+      // `apify runs info` formats these as numbers (null would crash it): we measure none of them.
+      ...(job.kind === 'build' ? { imageSizeBytes: null } : { cpuAvgUsage: 0, cpuMaxUsage: 0, memAvgBytes: 0, memMaxBytes: 0 }),
     },
     usage: null,
   };
@@ -32,10 +33,12 @@ export function jobToWire(job: JobRecord, now = Date.now()) {
   return {
     ...common,
     buildId: job.buildId,
-    options: { build: job.buildNumber ?? 'latest', timeoutSecs: null, memoryMbytes: null, diskMbytes: null, ...job.options },
-    defaultKeyValueStoreId: null,
-    defaultDatasetId: null,
-    defaultRequestQueueId: null,
+    // Numbers, not null, for the same reason; 0 = no limit.
+    options: { build: job.buildNumber ?? 'latest', timeoutSecs: 0, memoryMbytes: 0, diskMbytes: 0, ...job.options },
+    // buildlog keeps no storages; the ids let `apify runs info/ls` look them up and get a 404 (src/api/storages.ts).
+    defaultKeyValueStoreId: job.id,
+    defaultDatasetId: job.id,
+    defaultRequestQueueId: job.id,
     generalAccess: 'FOLLOW_USER_SETTING',
   };
 }

@@ -93,13 +93,16 @@ export class JobService {
     }
     const now = Date.now();
     const status = input.status ?? 'RUNNING';
+    const actId = input.actId ?? 'default';
+    // A run runs a build: without one named, it is the actor's latest build (as Apify's default `latest` tag).
+    const build = input.kind === 'run' && !input.buildId ? await this.store.latestJob(actId, 'build', input.user.id) : null;
     const job: JobRecord = {
       id: newId(),
       kind: input.kind,
       userId: input.user.id,
-      actId: input.actId ?? 'default',
-      buildId: input.buildId ?? null,
-      buildNumber: input.buildNumber ?? null,
+      actId,
+      buildId: input.buildId ?? build?.id ?? null,
+      buildNumber: input.buildNumber ?? build?.buildNumber ?? null,
       status,
       statusMessage: null,
       exitCode: null,
@@ -205,7 +208,7 @@ export class JobService {
         resolve();
       };
       const unsubscribe = this.bus.subscribe(job.id, (e) => {
-        if (e.type === 'status' && isTerminal(e.status)) done();
+        if ((e.type === 'status' && isTerminal(e.status)) || e.type === 'deleted') done();
       });
       const timer = setTimeout(done, wait);
       signal?.addEventListener('abort', done);
@@ -217,6 +220,11 @@ export class JobService {
         .catch(done);
     });
     return this.get(job.id, 'any');
+  }
+
+  /** Removes a job and its log; its followers end and its waiters answer. */
+  async delete(job: JobRecord): Promise<void> {
+    if (await this.store.deleteJob(job.id)) this.bus.publish({ type: 'deleted', jobId: job.id });
   }
 
   /** Appends bytes to a job's log and tells every follower. */

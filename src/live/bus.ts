@@ -16,7 +16,13 @@ export interface StatusEvent {
   status: JobStatus;
 }
 
-export type LiveEvent = AppendEvent | StatusEvent;
+/** A job and its log were deleted: followers end after what they sent, waiters answer (with a 404). */
+export interface DeletedEvent {
+  type: 'deleted';
+  jobId: string;
+}
+
+export type LiveEvent = AppendEvent | StatusEvent | DeletedEvent;
 export type LiveListener = (event: LiveEvent) => void;
 
 /**

@@ -89,6 +89,12 @@ export class LogFollower extends Readable {
 
   #onEvent(event: LiveEvent): void {
     if (this.destroyed || this.#stopped) return;
+    if (event.type === 'deleted') {
+      // Nothing more will come: the stream ends cleanly after what it already sent.
+      this.#finish(this.#next);
+      this.#pump();
+      return;
+    }
     if (event.type === 'status') {
       if (isTerminal(event.status) && this.#finalEnd === null) {
         // Appends to a terminal job are refused atomically, so the length read now is final.
@@ -158,7 +164,12 @@ export class LogFollower extends Readable {
           continue;
         }
         const slice = await this.#o.store.readLog(this.#o.jobId, this.#next, Math.min(this.#o.pageBytes, target - this.#next));
-        if (!slice || this.destroyed) return;
+        if (this.destroyed) return;
+        if (!slice) {
+          // The job was deleted while we read: end after what was sent, as on the `deleted` event.
+          this.#finish(this.#next);
+          continue;
+        }
         if (slice.start > this.#next) {
           throw new Error(`log ${this.#o.jobId}: bytes ${this.#next}-${slice.start - 1} left the retention window before they were sent`);
         }

@@ -49,6 +49,7 @@ const append = (jobId: string, start: number, text: string): AppendEvent => {
 /** What a listener saw, without object identity, for comparisons (data as text). */
 function plain(e: LiveEvent): unknown {
   if (e.type === 'status') return { type: e.type, jobId: e.jobId, status: e.status };
+  if (e.type === 'deleted') return { type: e.type, jobId: e.jobId };
   return { type: e.type, jobId: e.jobId, start: e.start, end: e.end, data: e.data?.toString('utf8') };
 }
 
@@ -85,6 +86,7 @@ export function liveBusContract(name: string, open: OpenLiveBus): void {
           append(job, 19, 'x'),
           { type: 'append', jobId: job, start: 20, end: 25 }, // without data: a hint only
           { type: 'status', jobId: job, status: 'SUCCEEDED' },
+          { type: 'deleted', jobId: job },
         ];
         for (const e of published) bus.publish(e);
         await waitFor(() => r.events.length >= published.length, WAIT_MS, 'all events');

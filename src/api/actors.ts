@@ -1,0 +1,120 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authorizeRead, requireUser } from '../auth/request-auth.js';
+import { permissionDenied, recordNotFound } from '../core/errors.js';
+import type { JobKind, JobRecord } from '../core/job.js';
+import { NOT_FOUND_TEXT, type JobService } from '../core/service.js';
+import type { UserRecord } from '../store/store.js';
+import type { ApiContext } from './context.js';
+import { listJobs } from './lists.js';
+import { statusesParam } from './params.js';
+import { resource } from './routes.js';
+import { serveLog } from './logs.js';
+import { jobToWire } from './wire.js';
+
+type Query = Record<string, string | string[] | undefined>;
+
+/** What a producer may call an actor, and what a path may name. */
+export const ACTOR_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+const actorNotFound = () => recordNotFound('Actor was not found');
+
+/**
+ * An actor reference as Apify has them: `username~name` (apify-client turns `username/name` into that) or
+ * the actor's id. buildlog derives actors from the jobs' `actId`, so an actor's id is its name.
+ */
+export function parseActorRef(ref: string): { username?: string; name: string } {
+  const tilde = ref.indexOf('~');
+  const [username, name] = tilde >= 0 ? [ref.slice(0, tilde), ref.slice(tilde + 1)] : [undefined, ref];
+  if (!ACTOR_NAME.test(name) || (username !== undefined && !ACTOR_NAME.test(username))) throw actorNotFound();
+  return username === undefined ? { name } : { username, name };
+}
+
+/** The newest job of an actor, builds first (what makes an actor exist). */
+async function newestJob(service: JobService, name: string, userId?: string): Promise<{ build: JobRecord | null; latest: JobRecord | null }> {
+  const build = await service.store.latestJob(name, 'build', userId);
+  return { build, latest: build ?? (await service.store.latestJob(name, 'run', userId)) };
+}
+
+/**
+ * The token's own actor named by the path, for the lists and the last run: job ids are read
+ * capabilities, so they are listed to their owner only (403 for another user's actor).
+ */
+async function ownActor(service: JobService, req: FastifyRequest): Promise<{ user: UserRecord; name: string }> {
+  const user = requireUser(req);
+  const { username, name } = parseActorRef((req.params as { actorId: string }).actorId);
+  if (username !== undefined && username !== user.username) {
+    if (!(await service.store.userByName(username))) throw actorNotFound();
+    throw permissionDenied('The actor belongs to another user; only its owner may list its jobs.');
+  }
+  if (!(await newestJob(service, name, user.id)).latest) throw actorNotFound();
+  return { user, name };
+}
+
+/** `apify builds ls` groups builds by version (major.minor of the build number) and shows each version's tag. */
+function versionsOf(buildNumbers: string[]) {
+  const versions = new Set(buildNumbers.map((n) => n.split('.').slice(0, 2).join('.')));
+  return [...versions].map((versionNumber) => ({ versionNumber, buildTag: 'latest', sourceType: 'SOURCE_FILES' }));
+}
+
+/** GET /v2/actors/:actorId: the actor derived from its jobs. Versions and tags only for its owner. */
+async function actorObject(ctx: ApiContext, req: FastifyRequest) {
+  const { service, config } = ctx;
+  const { username, name } = parseActorRef((req.params as { actorId: string }).actorId);
+  const owner = username === undefined ? undefined : await service.store.userByName(username);
+  if (owner === null) throw actorNotFound();
+  // A bare name means the caller's own actor first, then anyone's (names are not unique across users).
+  const candidates = owner ? [owner.id] : [...(req.user ? [req.user.id] : []), undefined];
+  let found: { build: JobRecord | null; latest: JobRecord | null } = { build: null, latest: null };
+  for (const userId of candidates) {
+    found = await newestJob(service, name, userId);
+    if (found.latest) break;
+  }
+  const { build, latest } = found;
+  if (!latest) throw actorNotFound();
+  authorizeRead(req, latest, config.privateReads);
+  const user = owner ?? (await service.store.userById(latest.userId));
+  const mine = req.user?.id === latest.userId;
+  return {
+    data: {
+      id: latest.actId,
+      name: latest.actId,
+      username: user?.username ?? null,
+      userId: latest.userId,
+      versions: mine ? versionsOf(await service.store.buildNumbers(latest.userId, latest.actId)) : [],
+      taggedBuilds:
+        mine && build
+          ? { latest: { buildId: build.id, buildNumber: build.buildNumber, finishedAt: build.finishedAt && new Date(build.finishedAt).toISOString() } }
+          : {},
+    },
+  };
+}
+
+/** The actor's newest run (of a status, if given), or Apify's 404 for runs. */
+async function lastRun(ctx: ApiContext, req: FastifyRequest): Promise<JobRecord> {
+  const { user, name } = await ownActor(ctx.service, req);
+  const statuses = statusesParam(req.query as Query);
+  const { items } = await ctx.service.store.listJobs({ userId: user.id, kind: 'run', actId: name, statuses, offset: 0, limit: 1, desc: true });
+  if (!items[0]) throw recordNotFound(NOT_FOUND_TEXT.run);
+  return items[0];
+}
+
+/** Every /v2/acts/… path is also served as /v2/actors/… (apify-client 2.23.4+ uses that prefix). */
+export function actorRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  for (const prefix of ['/v2/actors', '/v2/acts']) {
+    resource(app, `${prefix}/:actorId`, { GET: (req) => actorObject(ctx, req) });
+    for (const kind of ['build', 'run'] as JobKind[]) {
+      resource(app, `${prefix}/:actorId/${kind}s`, {
+        GET: async (req) => {
+          const { user, name } = await ownActor(ctx.service, req);
+          return listJobs(ctx, req, { userId: user.id, kind, actId: name });
+        },
+      });
+    }
+    resource(app, `${prefix}/:actorId/runs/last`, {
+      GET: async (req) => ({ data: jobToWire(await lastRun(ctx, req)) }),
+    });
+    resource(app, `${prefix}/:actorId/runs/last/log`, {
+      GET: async (req: FastifyRequest, reply: FastifyReply) => serveLog(ctx, 'run', req, reply, (await lastRun(ctx, req)).id),
+    });
+  }
+}
