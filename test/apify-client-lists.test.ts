@@ -36,7 +36,7 @@ describe('apify-client: lists, actors, last run, delete', () => {
     assert.equal(all.desc, false);
     assert.deepEqual(all.items.slice(0, 3).map((b) => b.id), builds);
     assert.ok(all.items[0]!.startedAt instanceof Date);
-    assert.equal(all.items[0]!.buildNumber, '0.1.1');
+    assert.equal(Reflect.get(all.items[0]!, 'buildNumber'), '0.1.1', 'list items carry the build number (apify builds ls reads it)');
     const failed = await client.runs().list({ status: 'FAILED' });
     assert.deepEqual(failed.items.map((r) => r.id), [runs[1], runs[3]]);
     const desc = await client.runs().list({ desc: true, limit: 2, offset: 1 });
