@@ -31,7 +31,14 @@ export interface RunningServer {
 
 /** Assembles store, bus, service and API, and listens. */
 export async function startServer(config: Config, logger: boolean | object = false): Promise<RunningServer> {
-  const store = new SqliteStore({ dataDir: config.dataDir, retentionChars: config.retentionChars });
+  // Indexing problems go to the server log once it exists.
+  let reportProblem = (_message: string): void => undefined;
+  const store = new SqliteStore({
+    dataDir: config.dataDir,
+    retentionChars: config.retentionChars,
+    indexLogs: !config.searchIndexLazy,
+    onProblem: (message) => reportProblem(message),
+  });
   const bus = new MemoryBus();
   const service = new JobService(store, bus, config);
   try {
@@ -64,6 +71,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
           },
         ),
     });
+    reportProblem = (message) => app.log.warn(message);
     const followers = new Set<LogFollower>();
     // Responses finished while shutting down (appends that were under way) tell the client that the
     // connection ends, so it does not send its next request into a socket that is about to close.

@@ -13,6 +13,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Reads need the owner's token too (by default the hard-to-guess id is the capability, as in Apify). */
   privateReads: boolean;
+  /** Build the search index only when the first search comes, not in the background while logs arrive. */
+  searchIndexLazy: boolean;
   logLevel: string;
   /** Requests per second to one job (its object or log); Apify's default. */
   rateLimitPerResource: number;
@@ -55,6 +57,7 @@ export const SERVER_SETTINGS: readonly Setting[] = [
   { key: 'retentionChars', flag: '--retention-chars <n>', env: 'BUILDLOG_RETENTION_CHARS', kind: 'integer', default: DEFAULT_RETENTION_CHARS, min: 1, help: 'characters kept per log (the trailing ones)' },
   { key: 'maxBodyBytes', flag: '--max-body-bytes <n>', env: 'BUILDLOG_MAX_BODY_BYTES', kind: 'integer', default: 8 * 1024 * 1024, min: 1, max: 1024 * 1024 * 1024, help: 'largest append body, after inflating' },
   { key: 'privateReads', flag: '--private', env: 'BUILDLOG_PRIVATE', kind: 'boolean', default: false, help: "reads need the owner's token too" },
+  { key: 'searchIndexLazy', flag: '--search-index-lazy', env: 'BUILDLOG_SEARCH_INDEX_LAZY', kind: 'boolean', default: false, help: 'index logs for search only when the first search comes (saves the indexing CPU until then)' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'BUILDLOG_LOG_LEVEL', kind: 'string', default: 'info', help: 'server log level (fatal, error, warn, info, debug, trace, silent)' },
   { key: 'rateLimitPerResource', flag: '--rate-limit-resource <n>', env: 'BUILDLOG_RATE_LIMIT_RESOURCE', kind: 'integer', default: 60, min: 1, help: 'requests per second to one job' },
   { key: 'rateLimitPerClient', flag: '--rate-limit-client <n>', env: 'BUILDLOG_RATE_LIMIT_CLIENT', kind: 'integer', default: 250_000, min: 1, help: 'requests per minute per user (per IP without a token)' },

@@ -4,9 +4,11 @@ import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
 import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
-import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSlice, Store, UserRecord } from './store.js';
+import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { JobQueries } from './sqlite-jobs.js';
+import { SCHEMA } from './sqlite-schema.js';
+import { SearchIndex } from './sqlite-search.js';
 import { toJob, type JobRow } from './sqlite-rows.js';
 
 const APP_ID = 'buildlog';
@@ -29,49 +31,6 @@ const MERGE_LIMIT = 64 * 1024;
 const MAX_ROW = 256 * 1024;
 const TRIM_PAGE = 64;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-  id TEXT PRIMARY KEY,
-  username TEXT NOT NULL UNIQUE,
-  token_hash TEXT NOT NULL UNIQUE,
-  proxy_password TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-  id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL,
-  user_id TEXT NOT NULL,
-  act_id TEXT NOT NULL,
-  build_id TEXT,
-  build_number TEXT,
-  status TEXT NOT NULL,
-  status_message TEXT,
-  exit_code INTEGER,
-  origin TEXT NOT NULL,
-  meta TEXT NOT NULL,
-  options TEXT NOT NULL,
-  started_at INTEGER NOT NULL,
-  finished_at INTEGER,
-  log_start INTEGER NOT NULL DEFAULT 0,
-  log_length INTEGER NOT NULL DEFAULT 0,
-  log_chars INTEGER NOT NULL DEFAULT 0,
-  -- CRC-32 of every byte ever appended (zlib's), kept as bytes arrive; NULL for logs older than it.
-  log_crc INTEGER,
-  -- Last append, heartbeat (empty append) or status change: what the inactivity timeout looks at.
-  active_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (active_at)
-  WHERE status IN ('READY', 'RUNNING', 'ABORTING', 'TIMING-OUT');
-CREATE INDEX IF NOT EXISTS jobs_by_actor ON jobs (act_id, kind, started_at);
-CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id);
-CREATE TABLE IF NOT EXISTS chunks (
-  job_id TEXT NOT NULL,
-  offset INTEGER NOT NULL,
-  data BLOB NOT NULL,
-  PRIMARY KEY (job_id, offset)
-) WITHOUT ROWID;
-`;
 
 interface LogRow {
   status: JobStatus;
@@ -130,6 +89,10 @@ const toUser = (r: UserRow): UserRecord => ({
 export interface SqliteStoreOptions {
   dataDir: string;
   retentionChars: number;
+  /** Index logs for search from the start (the server); otherwise the first search starts the indexer. */
+  indexLogs?: boolean;
+  /** Where indexing problems are reported. */
+  onProblem?: (message: string) => void;
 }
 
 /**
@@ -145,6 +108,7 @@ export class SqliteStore implements Store {
   #closed = false;
   readonly #stmt;
   readonly #jobs: JobQueries;
+  readonly #search: SearchIndex;
 
   constructor(options: SqliteStoreOptions) {
     this.#retentionChars = options.retentionChars;
@@ -169,6 +133,19 @@ export class SqliteStore implements Store {
     this.#checkIdentity(file, isNew);
     const db = this.#db;
     this.#jobs = new JobQueries(db);
+    this.#search = new SearchIndex(
+      { logFile: file, indexFile: join(options.dataDir, 'search.db') },
+      {
+        job: (id) => {
+          const row = this.#stmt.getJob.get(id) as JobRow | undefined;
+          return row ? toJob(row) : null;
+        },
+        logStart: (id) => (this.#stmt.logRow.get(id) as LogRow | undefined)?.log_start ?? null,
+        read: (id, from, to) => this.#readRange(id, from, to),
+      },
+      options.onProblem ?? (() => undefined),
+    );
+    if (options.indexLogs) this.#search.start().catch(() => undefined);
     this.#stmt = {
       insertUser: db.prepare(
         'INSERT INTO users (id, username, token_hash, proxy_password, created_at) VALUES (?, ?, ?, ?, ?)',
@@ -325,6 +302,7 @@ export class SqliteStore implements Store {
       setFinishedAt: patch.finishedAt !== undefined ? 1 : 0,
       finishedAt: patch.finishedAt ?? null,
     })).changes;
+    if (changed) this.#search.changed(id);
     return changed ? this.getJob(id) : null;
   }
 
@@ -344,7 +322,13 @@ export class SqliteStore implements Store {
   }
 
   async deleteJob(id: string): Promise<boolean> {
-    return guard(() => this.#jobs.deleteJob(id));
+    const deleted = guard(() => this.#jobs.deleteJob(id));
+    this.#search.changed(id);
+    return deleted;
+  }
+
+  searchLogs(query: LogSearchQuery): Promise<LogSearchPage> {
+    return this.#search.search(query);
   }
 
   async userUsage(userId: string): Promise<{ jobs: number; bytes: number }> {
@@ -375,7 +359,10 @@ export class SqliteStore implements Store {
       for (const p of batch) p.reject(fault);
       return;
     }
-    batch.forEach((p, i) => p.resolve(results[i]!));
+    batch.forEach((p, i) => {
+      this.#search.changed(p.jobId);
+      p.resolve(results[i]!);
+    });
   }
 
   /** Runs inside one transaction; log rows are cached so each job's row is written once per batch. */
@@ -490,6 +477,7 @@ export class SqliteStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#queue.length) this.#flush();
+    await this.#search.close();
     this.#db.close();
   }
 }

@@ -59,6 +59,38 @@ export interface JobPage {
   items: JobRecord[];
 }
 
+/** Jobs of one user whose retained log contains `text` (case-insensitive), newest first. */
+export interface LogSearchQuery {
+  userId: string;
+  text: string;
+  offset: number;
+  limit: number;
+  /** Matching lines returned per job (the first ones in the log). */
+  linesPerJob: number;
+}
+
+export interface LogSearchLine {
+  /** 1-based line number in the retained log, as the viewer numbers it (`/logs/:id#L<line>`). */
+  line: number;
+  /** Absolute byte offset of the line's first byte (or of the window's start, for a line cut by retention). */
+  offset: number;
+  /** The line, ANSI codes and control characters removed, cut at 1,000 characters. */
+  text: string;
+}
+
+export interface LogSearchHit {
+  job: JobRecord;
+  lines: LogSearchLine[];
+  /** More lines of this log match than `lines` holds. */
+  moreLines: boolean;
+}
+
+export interface LogSearchPage {
+  /** Jobs that match, before offset and limit. */
+  total: number;
+  hits: LogSearchHit[];
+}
+
 /**
  * Durable state: users, jobs and their logs. Every implementation passes test/store.contract.ts.
  * Appends are acknowledged (the promise resolves) only once committed.
@@ -85,6 +117,11 @@ export interface Store {
   buildNumbers(userId: string, actId: string): Promise<string[]>;
   /** Removes a job and its whole log; appends to it are `not-found` from then on. False if there was no such job. */
   deleteJob(id: string): Promise<boolean>;
+  /**
+   * Full-text search over the retained logs. Sees every append acknowledged before the call; an index
+   * is the backend's business (kept in step with appends, retention and deletes, rebuilt if missing).
+   */
+  searchLogs(query: LogSearchQuery): Promise<LogSearchPage>;
   /** How many jobs a user has and how many log bytes they appended over all of them (for quotas). */
   userUsage(userId: string): Promise<{ jobs: number; bytes: number }>;
 

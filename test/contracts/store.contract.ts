@@ -12,6 +12,7 @@ import type { JobRecord, JobStatus } from '../../src/core/job.js';
 import { newId } from '../../src/core/ids.js';
 import type { AppendResult, Store, UserRecord } from '../../src/store/store.js';
 import { storeJobListContract } from './store-jobs.contract.js';
+import { storeSearchContract } from './store-search.contract.js';
 
 export interface StoreUnderTest {
   /** A fresh, empty store. */
@@ -139,6 +140,7 @@ export function storeContract(name: string, open: OpenStore): void {
 
   describe(name, () => {
     storeJobListContract(withStore);
+    storeSearchContract(withStore);
 
     describe('users', () => {
       test('a new store has no users; lookups of unknown users are null', async () => {

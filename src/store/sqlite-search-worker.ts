@@ -1,0 +1,253 @@
+/**
+ * The search indexer: a worker thread that keeps `search.db` (an SQLite FTS5 trigram index) in step with
+ * the logs in `buildlog.db`. It runs beside the server on another core, so appends are acknowledged
+ * without waiting for indexing; it reads the logs through its own read-only connection (WAL lets it read
+ * while the server writes) and writes only its own file, so it never holds the log store's write lock.
+ *
+ * The index holds blocks of whole lines (about 8 KiB each) of every job's retained log, without ANSI
+ * codes; the text itself is not stored (`content=''`): answers re-read the lines from the log store.
+ * Per job it remembers how far it indexed. Messages from the store name jobs that changed (appends,
+ * status, delete); `sync` is answered once everything named before it is indexed. At start it compares
+ * every job with what it indexed, so appends made while it was not running (or a lost index) are caught up.
+ */
+import { rmSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { isTerminal, type JobStatus } from '../core/job.js';
+import { countNewlines, searchableText } from './search-text.js';
+
+export interface SearchWorkerData {
+  logFile: string;
+  indexFile: string;
+}
+
+export type ToWorker = { type: 'changed'; jobIds: string[] } | { type: 'sync'; seq: number } | { type: 'close' };
+export type FromWorker = { type: 'ready' } | { type: 'synced'; seq: number } | { type: 'failed'; message: string };
+
+const INDEX_SCHEMA_VERSION = '1';
+/** Lines are grouped into blocks of about this many bytes: fewer index rows than one per line. */
+const BLOCK_BYTES = 8 * 1024;
+/** A line longer than this is indexed in pieces (a log without newlines must not be re-read forever). */
+const MAX_PIECE = 256 * 1024;
+/** Log bytes read per step. */
+const READ_BYTES = 1024 * 1024;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS indexed (
+  job_id TEXT PRIMARY KEY,
+  indexed_to INTEGER NOT NULL,
+  next_line INTEGER NOT NULL,
+  final INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blocks (
+  id INTEGER PRIMARY KEY,
+  job_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  end INTEGER NOT NULL,
+  -- Number of the block's first line among all lines ever indexed for the job, and its newline count.
+  line INTEGER NOT NULL,
+  lines INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS blocks_by_job ON blocks (job_id, offset);
+CREATE INDEX IF NOT EXISTS blocks_by_user ON blocks (user_id, started_at);
+CREATE VIRTUAL TABLE IF NOT EXISTS blocks_fts USING fts5(text, content='', contentless_delete=1, tokenize='trigram');
+`;
+
+interface JobRow {
+  user_id: string;
+  started_at: number;
+  status: JobStatus;
+  log_start: number;
+  log_length: number;
+}
+
+interface IndexedRow {
+  indexed_to: number;
+  next_line: number;
+  final: number;
+}
+
+/** Opens the index, or makes a new one if it is missing, unreadable or of another version (it is derived data). */
+function openIndex(file: string): Database.Database {
+  try {
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.exec(SCHEMA);
+    const version = db.prepare("SELECT value FROM meta WHERE key = 'version'").get() as { value: string } | undefined;
+    if (!version) db.prepare("INSERT INTO meta (key, value) VALUES ('version', ?)").run(INDEX_SCHEMA_VERSION);
+    else if (version.value !== INDEX_SCHEMA_VERSION) throw new Error(`index version ${version.value}`);
+    return db;
+  } catch {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.exec(SCHEMA);
+    db.prepare("INSERT INTO meta (key, value) VALUES ('version', ?)").run(INDEX_SCHEMA_VERSION);
+    return db;
+  }
+}
+
+function startIndexer({ logFile, indexFile }: SearchWorkerData) {
+  const logs = new Database(logFile, { readonly: true, fileMustExist: true });
+  logs.pragma('busy_timeout = 5000');
+  const index = openIndex(indexFile);
+  // Derived data: a crash may lose the last transactions, which the start-up comparison redoes.
+  index.pragma('synchronous = NORMAL');
+
+  const q = {
+    job: logs.prepare('SELECT user_id, started_at, status, log_start, log_length FROM jobs WHERE id = ?'),
+    allJobs: logs.prepare('SELECT id, status, log_length FROM jobs'),
+    chunkAt: logs.prepare('SELECT max(offset) AS offset FROM chunks WHERE job_id = ? AND offset <= ?'),
+    chunks: logs.prepare('SELECT offset, data FROM chunks WHERE job_id = ? AND offset >= ? AND offset < ? ORDER BY offset'),
+    indexed: index.prepare('SELECT indexed_to, next_line, final FROM indexed WHERE job_id = ?'),
+    allIndexed: index.prepare('SELECT job_id, indexed_to, final FROM indexed'),
+    saveIndexed: index.prepare(
+      'INSERT OR REPLACE INTO indexed (job_id, indexed_to, next_line, final) VALUES (?, ?, ?, ?)',
+    ),
+    insertBlock: index.prepare(
+      'INSERT INTO blocks (job_id, user_id, started_at, offset, end, line, lines) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    insertText: index.prepare('INSERT INTO blocks_fts (rowid, text) VALUES (?, ?)'),
+    oldBlocks: index.prepare('SELECT id FROM blocks WHERE job_id = ? AND end <= ?'),
+    cutBlock: index.prepare('SELECT id, end, line, lines FROM blocks WHERE job_id = ? AND offset < ? AND end > ?'),
+    jobBlocks: index.prepare('SELECT id FROM blocks WHERE job_id = ?'),
+    dropText: index.prepare('DELETE FROM blocks_fts WHERE rowid = ?'),
+    dropBlock: index.prepare('DELETE FROM blocks WHERE id = ?'),
+    forget: index.prepare('DELETE FROM indexed WHERE job_id = ?'),
+  };
+
+  function read(jobId: string, from: number, to: number): Buffer {
+    const first = (q.chunkAt.get(jobId, from) as { offset: number | null }).offset ?? from;
+    const rows = q.chunks.all(jobId, first, to) as { offset: number; data: Buffer }[];
+    return Buffer.concat(rows.map((r) => r.data.subarray(Math.max(0, from - r.offset), Math.min(r.data.length, to - r.offset))));
+  }
+
+  function drop(ids: { id: number }[]): void {
+    for (const { id } of ids) {
+      q.dropText.run(id);
+      q.dropBlock.run(id);
+    }
+  }
+
+  /** Brings one job's index up to its log (or removes it, if the job is gone). One transaction. */
+  const indexJob = index.transaction((jobId: string) => {
+    const job = q.job.get(jobId) as JobRow | undefined;
+    if (!job) {
+      drop(q.jobBlocks.all(jobId) as { id: number }[]);
+      q.forget.run(jobId);
+      return;
+    }
+    const state = (q.indexed.get(jobId) as IndexedRow | undefined) ?? { indexed_to: 0, next_line: 0, final: 0 };
+    // Retention: blocks wholly before the window go; the one it cuts is indexed again with what is left of it.
+    if (job.log_start > 0) {
+      drop(q.oldBlocks.all(jobId, job.log_start) as { id: number }[]);
+      const cut = q.cutBlock.get(jobId, job.log_start, job.log_start) as { id: number; end: number; line: number; lines: number } | undefined;
+      if (cut) {
+        drop([cut]);
+        const rest = read(jobId, job.log_start, cut.end);
+        const lines = countNewlines(rest);
+        const id = q.insertBlock.run(jobId, job.user_id, job.started_at, job.log_start, cut.end, cut.line + cut.lines - lines, lines).lastInsertRowid;
+        q.insertText.run(id, searchableText(rest));
+      }
+    }
+    const terminal = isTerminal(job.status);
+    let from = Math.max(state.indexed_to, job.log_start);
+    let line = state.next_line;
+    while (from < job.log_length) {
+      const bytes = read(jobId, from, Math.min(job.log_length, from + READ_BYTES));
+      const atEnd = from + bytes.length >= job.log_length;
+      // Up to the last complete line; the rest waits for its newline (or the end of the job).
+      let cut = bytes.lastIndexOf(0x0a) + 1;
+      if (cut === 0 && (bytes.length >= MAX_PIECE || (atEnd && terminal))) cut = bytes.length;
+      if (atEnd && terminal) cut = bytes.length;
+      if (cut === 0) break;
+      for (let start = 0; start < cut; ) {
+        let end = Math.min(start + BLOCK_BYTES, cut);
+        if (end < cut) {
+          const nl = bytes.lastIndexOf(0x0a, end - 1);
+          end = nl >= start ? nl + 1 : Math.min(cut, bytes.indexOf(0x0a, end) + 1 || cut);
+        }
+        const block = bytes.subarray(start, end);
+        const lines = countNewlines(block);
+        const id = q.insertBlock.run(jobId, job.user_id, job.started_at, from + start, from + end, line, lines).lastInsertRowid;
+        q.insertText.run(id, searchableText(block));
+        line += lines;
+        start = end;
+      }
+      from += cut;
+    }
+    q.saveIndexed.run(jobId, from, line, terminal && from >= job.log_length ? 1 : 0);
+  });
+
+  // One read snapshot of the logs per job, so that a trim committed meanwhile cannot shift the bytes read.
+  const indexJobConsistently = logs.transaction((jobId: string) => indexJob(jobId));
+  return { indexJob: indexJobConsistently, allJobs: q.allJobs, allIndexed: q.allIndexed, close: () => (logs.close(), index.close()) };
+}
+
+// The work queue: job ids (each at most once) and sync markers, in arrival order.
+const port = parentPort!;
+const indexer = startIndexer(workerData as SearchWorkerData);
+const queue: ({ job: string } | { sync: number })[] = [];
+const queued = new Set<string>();
+let running = false;
+let closed = false;
+
+function enqueue(jobId: string): void {
+  if (queued.has(jobId)) return;
+  queued.add(jobId);
+  queue.push({ job: jobId });
+}
+
+function work(): void {
+  if (running) return;
+  running = true;
+  setImmediate(step);
+}
+
+/** One job per turn, so that messages (more work, a sync, close) are taken in between. */
+function step(): void {
+  if (closed) return;
+  const item = queue.shift();
+  if (!item) {
+    running = false;
+    return;
+  }
+  if ('sync' in item) {
+    port.postMessage({ type: 'synced', seq: item.sync } satisfies FromWorker);
+  } else {
+    queued.delete(item.job);
+    try {
+      indexer.indexJob(item.job);
+    } catch (err) {
+      // The job's next change retries it; the store logs why.
+      port.postMessage({ type: 'failed', message: `indexing ${item.job}: ${(err as Error).message}` } satisfies FromWorker);
+    }
+  }
+  setImmediate(step);
+}
+
+// Start-up: whatever changed while no indexer ran (or everything, for a new index).
+const done = new Map((indexer.allIndexed.all() as { job_id: string; indexed_to: number; final: number }[]).map((r) => [r.job_id, r]));
+for (const job of indexer.allJobs.iterate() as Iterable<{ id: string; status: JobStatus; log_length: number }>) {
+  const seen = done.get(job.id);
+  done.delete(job.id);
+  if (!seen || seen.indexed_to < job.log_length || (isTerminal(job.status) && !seen.final)) enqueue(job.id);
+}
+for (const gone of done.keys()) enqueue(gone);
+work();
+
+port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'changed') msg.jobIds.forEach(enqueue);
+  else if (msg.type === 'sync') queue.push({ sync: msg.seq });
+  else if (msg.type === 'close') {
+    closed = true;
+    indexer.close();
+    port.close();
+    return;
+  }
+  work();
+});
+port.postMessage({ type: 'ready' } satisfies FromWorker);

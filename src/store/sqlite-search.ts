@@ -1,0 +1,179 @@
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { JobRecord } from '../core/job.js';
+import { countNewlines, matchingLines } from './search-text.js';
+import type { FromWorker, SearchWorkerData, ToWorker } from './sqlite-search-worker.js';
+import type { LogSearchHit, LogSearchPage, LogSearchQuery } from './store.js';
+
+/** What answers need from the log store (read on the server's own connection, synchronously). */
+export interface LogReader {
+  job(id: string): JobRecord | null;
+  logStart(id: string): number | null;
+  read(id: string, from: number, to: number): Buffer;
+}
+
+/** How long a search waits for the indexer to catch up before it answers with what is indexed. */
+const SYNC_WAIT_MS = 10_000;
+
+interface BlockRow {
+  job_id: string;
+  offset: number;
+  end: number;
+  line: number;
+  lines: number;
+}
+
+function spawn(data: SearchWorkerData): Worker {
+  const url = new URL(`./sqlite-search-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  if (url.pathname.endsWith('.ts')) {
+    // Run from TypeScript sources (tests, tsx): the worker compiles its module through tsx as we were.
+    const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
+    return new Worker(boot, { eval: true, workerData: data });
+  }
+  return new Worker(url, { workerData: data });
+}
+
+/**
+ * The search side of the SQLite store: starts the indexer worker (sqlite-search-worker.ts), tells it
+ * which jobs changed, and answers searches from its index plus the log bytes themselves.
+ */
+export class SearchIndex {
+  #worker: Worker | null = null;
+  #ready: Promise<void> | null = null;
+  #db: Database.Database | null = null;
+  #stmt: { jobs: Database.Statement; blocks: Database.Statement; first: Database.Statement } | null = null;
+  #seq = 0;
+  readonly #synced = new Map<number, () => void>();
+  #changed = new Set<string>();
+  #closed = false;
+
+  constructor(
+    readonly files: SearchWorkerData,
+    readonly reader: LogReader,
+    readonly onProblem: (message: string) => void,
+  ) {}
+
+  /** Starts the indexer (once); it catches up with everything logged while it did not run. */
+  start(): Promise<void> {
+    if (this.#ready) return this.#ready;
+    const worker = spawn(this.files);
+    this.#worker = worker;
+    this.#ready = new Promise<void>((resolve, reject) => {
+      worker.on('message', (msg: FromWorker) => {
+        if (msg.type === 'ready') {
+          this.#open();
+          resolve();
+        } else if (msg.type === 'synced') {
+          this.#synced.get(msg.seq)?.();
+        } else this.onProblem(msg.message);
+      });
+      worker.on('error', (err) => {
+        this.onProblem(`search indexer failed: ${err.message}`);
+        reject(err);
+      });
+      worker.on('exit', () => {
+        // A crashed indexer is started again by the next search; waiting searches answer now.
+        if (this.#worker === worker) this.#worker = null;
+        this.#ready = null;
+        for (const done of this.#synced.values()) done();
+      });
+    });
+    this.#ready.catch(() => undefined);
+    return this.#ready;
+  }
+
+  #open(): void {
+    if (this.#db) return;
+    const db = new Database(this.files.indexFile, { readonly: true, fileMustExist: true });
+    const matching = 'id IN (SELECT rowid FROM blocks_fts WHERE blocks_fts MATCH @match)';
+    this.#stmt = {
+      jobs: db.prepare(`SELECT job_id, max(started_at) AS s FROM blocks WHERE user_id = @userId AND ${matching}
+        GROUP BY job_id ORDER BY s DESC, job_id DESC`),
+      blocks: db.prepare(`SELECT job_id, offset, end, line, lines FROM blocks
+        WHERE job_id IN (SELECT value FROM json_each(@ids)) AND ${matching} ORDER BY job_id, offset`),
+      first: db.prepare('SELECT job_id, offset, end, line, lines FROM blocks WHERE job_id = ? ORDER BY offset LIMIT 1'),
+    };
+    this.#db = db;
+  }
+
+  /** A job's log or status changed, or it was deleted (sent in batches, once per turn of the event loop). */
+  changed(jobId: string): void {
+    if (!this.#worker || this.#closed) return;
+    if (this.#changed.size === 0) {
+      setImmediate(() => {
+        const jobIds = [...this.#changed];
+        this.#changed = new Set();
+        this.#worker?.postMessage({ type: 'changed', jobIds } satisfies ToWorker);
+      });
+    }
+    this.#changed.add(jobId);
+  }
+
+  /** Resolves once everything changed before the call is indexed (or after `ms`). */
+  async #sync(ms: number): Promise<void> {
+    await this.start();
+    const seq = ++this.#seq;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#synced.set(seq, done);
+      // Changes still batched in this turn go first.
+      setImmediate(() => this.#worker?.postMessage({ type: 'sync', seq } satisfies ToWorker));
+    }).finally(() => this.#synced.delete(seq));
+  }
+
+  async search(q: LogSearchQuery): Promise<LogSearchPage> {
+    await this.#sync(SYNC_WAIT_MS);
+    const stmt = this.#stmt!;
+    const match = `"${q.text.replaceAll('"', '""')}"`;
+    const jobs = stmt.jobs.all({ userId: q.userId, match }) as { job_id: string }[];
+    const page = jobs.slice(q.offset, q.offset + q.limit).map((r) => r.job_id);
+    const blocks = new Map<string, BlockRow[]>(page.map((id) => [id, []]));
+    for (const b of stmt.blocks.all({ ids: JSON.stringify(page), match }) as BlockRow[]) blocks.get(b.job_id)!.push(b);
+    const hits: LogSearchHit[] = [];
+    for (const id of page) {
+      const hit = this.#hit(id, blocks.get(id)!, q.text.toLowerCase(), q.linesPerJob);
+      if (hit) hits.push(hit);
+    }
+    return { total: jobs.length, hits };
+  }
+
+  /** The matching lines of one job, numbered as the viewer numbers the retained log; null if it is gone. */
+  #hit(id: string, blocks: BlockRow[], needle: string, max: number): LogSearchHit | null {
+    const job = this.reader.job(id);
+    const start = this.reader.logStart(id);
+    const first = this.#stmt!.first.get(id) as BlockRow | undefined;
+    if (!job || start === null || !first) return null;
+    // The window's first line: the first block's number plus the lines retention cut from its front.
+    const firstLine =
+      first.offset >= start ? first.line : first.line + first.lines - countNewlines(this.reader.read(id, start, first.end));
+    const lines = [];
+    for (const b of blocks) {
+      const from = Math.max(b.offset, start);
+      if (from >= b.end) continue;
+      const blockLine = from === b.offset ? b.line : firstLine;
+      for (const found of matchingLines(this.reader.read(id, from, b.end), from, needle, max - lines.length)) {
+        lines.push({ line: blockLine + found.index - firstLine + 1, offset: found.offset, text: found.text });
+      }
+      if (lines.length > max) break;
+    }
+    // A match only in bytes retention has dropped is no match.
+    if (lines.length === 0) return null;
+    return { job, lines: lines.slice(0, max), moreLines: lines.length > max };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const worker = this.#worker;
+    this.#worker = null;
+    if (worker) {
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.postMessage({ type: 'close' } satisfies ToWorker);
+      await exited;
+    }
+    this.#db?.close();
+  }
+}
