@@ -10,6 +10,7 @@ import { jobRoutes } from './jobs.js';
 import { actorRoutes } from './actors.js';
 import { storageRoutes } from './storages.js';
 import { logRoutes } from './logs.js';
+import { searchRoutes } from './search.js';
 import { producerRoutes } from './producer.js';
 import { sectionRoutes } from './sections.js';
 import { viewerRoutes } from './viewer.js';
@@ -29,6 +30,7 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosi
   rejectUnknownTokens(app);
   registerBodyDecoding(app);
   registerBodyParsers(app);
+  searchRoutes(app, ctx);
   logRoutes(app, ctx);
   jobRoutes(app, ctx);
   actorRoutes(app, ctx);
