@@ -316,7 +316,6 @@ describe('API errors', () => {
     test('page-not-found for paths no endpoint serves', async () => {
       const message = 'We have bad news: there is no API endpoint at this URL. Did you specify it correctly?';
       for (const [method, path] of [
-        ['GET', '/'],
         ['GET', '/v2'],
         ['GET', '/v2/nothing-here'],
         ['GET', '/v3/actor-builds/abc'],

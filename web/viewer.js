@@ -15,13 +15,13 @@
  */
 import { LogModel, LogSearch } from './log-model.js';
 import { highlight, lineHtml } from './render.js';
+import { getToken, saveToken as storeToken, takeTokenFromAddress } from './token.js';
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED']);
 /** Browsers cap an element's height (Chrome near 33.5M px): beyond this, scroll positions are scaled. */
 const MAX_HEIGHT = 8_000_000;
 /** Lines rendered above and below the visible ones. */
 const OVERSCAN = 30;
-const TOKEN_KEY = 'buildlog.token';
 const TS_KEY = 'buildlog.viewer.timestamps';
 
 /** @param {string} id */
@@ -72,28 +72,15 @@ const apiBase = `${pathMatch ? pathMatch[1] : ''}/v2`;
 const logPath = `/logs/${encodeURIComponent(jobId)}`;
 
 // ---------------------------------------------------------------------------------------------------
-// Token: only in this browser (sessionStorage, or localStorage when the reader asks to be remembered).
+// Token: web/token.js keeps it (shared with the dashboard); `#token=` is taken before `#L` links are read.
 
-/** @param {Storage} s */
-function readStorage(s) {
-  try {
-    return s.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
-}
-let token = readStorage(sessionStorage) ?? readStorage(localStorage) ?? '';
+takeTokenFromAddress();
+let token = getToken();
 
 /** @param {string} value @param {boolean} remember */
 function saveToken(value, remember) {
+  storeToken(value, remember);
   token = value;
-  try {
-    sessionStorage.removeItem(TOKEN_KEY);
-    localStorage.removeItem(TOKEN_KEY);
-    if (value) (remember ? localStorage : sessionStorage).setItem(TOKEN_KEY, value);
-  } catch {
-    // Storage may be disabled: the token then lives only as long as this page.
-  }
   ui.forget.hidden = !value;
 }
 

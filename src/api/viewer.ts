@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { resource } from './routes.js';
 
 /**
- * The browser log viewer: `GET /logs/:id` is the page, `/viewer/*` its assets (plain ES modules and CSS
+ * The browser pages: `GET /logs/:id` is the log viewer, `GET /` the dashboard, `/viewer/*` their assets (plain ES modules and CSS
  * from the repo's `web/` folder, no build step), `/viewer/vendor/ansi_up.js` the ANSI-to-HTML library's
  * own ES module from node_modules. Nothing is loaded from elsewhere: the page works offline.
  *
@@ -83,5 +83,10 @@ export async function viewerRoutes(app: FastifyInstance): Promise<void> {
   const pageFile = join(webDir, 'index.html');
   resource(app, '/logs/:id', {
     GET: async (_req, reply) => pageHeaders(reply).type('text/html; charset=utf-8').send(await readFile(pageFile)),
+  });
+  // The dashboard: the token user's builds and runs, and search across their logs (web/dashboard.js).
+  const dashboardFile = join(webDir, 'dashboard.html');
+  resource(app, '/', {
+    GET: async (_req, reply) => pageHeaders(reply).type('text/html; charset=utf-8').send(await readFile(dashboardFile)),
   });
 }
