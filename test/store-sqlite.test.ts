@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { StoreOpenError } from '../src/store/errors.js';
+import { newId } from '../src/core/ids.js';
 import type { Store } from '../src/store/store.js';
 import { storeContract } from './contracts/store.contract.js';
 
@@ -223,6 +224,36 @@ describe('SqliteStore: refuses files that are not its own', () => {
       await store.close();
     } finally {
       rmSync(parent, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SqliteStore: the search index is derived data', () => {
+  const job = (userId: string) => ({
+    id: newId(), kind: 'build' as const, userId, actId: 'a', buildId: null, buildNumber: null, status: 'RUNNING' as const,
+    statusMessage: null, exitCode: null, origin: 'API', meta: {}, options: {}, startedAt: 1, finishedAt: null,
+  });
+  const search = (store: Store, text: string) => store.searchLogs({ userId: 'u', text, offset: 0, limit: 10, linesPerJob: 5 });
+
+  test('a missing or damaged search.db is rebuilt from the logs', async () => {
+    const dataDir = tempDir();
+    try {
+      let store = new SqliteStore({ dataDir, retentionChars: 1_000_000, indexLogs: true });
+      const j = job('u');
+      await store.createJob(j);
+      await store.append(j.id, Buffer.from('line one\nthe needle is here\n'));
+      assert.equal((await search(store, 'needle')).total, 1);
+      await store.close();
+      for (const damage of [() => rmSync(join(dataDir, 'search.db')), () => writeFileSync(join(dataDir, 'search.db'), 'not a database at all, not even close')]) {
+        for (const suffix of ['-wal', '-shm']) rmSync(join(dataDir, `search.db${suffix}`), { force: true });
+        damage();
+        store = new SqliteStore({ dataDir, retentionChars: 1_000_000 });
+        const page = await search(store, 'needle');
+        assert.deepEqual(page.hits.map((h) => h.lines.map((l) => [l.line, l.offset, l.text])), [[[2, 9, 'the needle is here']]]);
+        await store.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
