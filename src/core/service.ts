@@ -224,7 +224,10 @@ export class JobService {
 
   /** Removes a job and its log; its followers end and its waiters answer. */
   async delete(job: JobRecord): Promise<void> {
-    if (await this.store.deleteJob(job.id)) this.bus.publish({ type: 'deleted', jobId: job.id });
+    const deleted = await this.store.deleteJob(job.id);
+    // After the delete: a finished log loaded from the store just before it is not served from memory either.
+    this.reads.forget(job.id);
+    if (deleted) this.bus.publish({ type: 'deleted', jobId: job.id });
   }
 
   /** Appends bytes to a job's log and tells every follower. */
