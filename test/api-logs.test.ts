@@ -464,8 +464,11 @@ describe('retention window', () => {
     const plain = await raw(server, 'GET', `/v2/logs/${id}`);
     assert.equal(plain.status, 200);
     assert.equal(plain.headers['x-log-offset'], '1000000');
-    assert.equal(plain.body.length, 5_000_000);
-    assert.ok(text(plain.body) === full.slice(1_000_000), 'the body is the trailing 5,000,000 characters');
+    // The stripped view says what was dropped, in one line before the trailing 5,000,000 characters.
+    const notice = '[buildlog] 1000000 bytes at the start of this log were dropped: it keeps the last 5000000 characters.\n';
+    assert.ok(text(plain.body) === notice + full.slice(1_000_000), 'the body is the notice, then the trailing 5,000,000 characters');
+    const plainRaw = await raw(server, 'GET', `/v2/logs/${id}?raw=1`);
+    assert.equal(plainRaw.body.length, 5_000_000, 'raw=1: the trailing 5,000,000 characters alone');
 
     const resumed = await raw(server, 'GET', `/v2/logs/${id}?raw=1`, { range: 'bytes=4200000-' });
     assert.equal(resumed.status, 206);

@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { ApiError } from '../core/errors.js';
 import { compress, type FinishedLog } from '../reading/finished-log.js';
-import { stripAnsi } from '../text/ansi-filter.js';
+import { strippedView } from '../text/stripped-view.js';
 import { logEtag, logHeaders, type LogRequest } from './log-headers.js';
 import { etagMatches, parseRange } from './range.js';
 
@@ -57,7 +57,7 @@ export async function finishedResponse(log: FinishedLog, r: LogRequest, ifNoneMa
   headers['Content-Range'] = `bytes ${from}-${end - 1}/${log.length}`;
   headers['X-Log-Offset'] = from;
   const bytes = log.raw.subarray(from - log.start, end - log.start);
-  const view = r.view === 'raw' ? bytes : stripAnsi(bytes);
+  const view = r.view === 'raw' ? bytes : strippedView(bytes);
   const body = r.encoding ? await compress[r.encoding](view) : view;
   headers['Content-Length'] = body.length;
   return { status: 206, headers, body };

@@ -8,7 +8,7 @@ import { isTerminal, type JobKind } from '../core/job.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
 import { clientKey } from '../limits/rate-limit.js';
 import type { FinishedLog } from '../reading/finished-log.js';
-import { ansiStripStream } from '../text/ansi-transform.js';
+import { strippedViewStream } from '../text/stripped-view.js';
 import type { ApiContext } from './context.js';
 import { finishedResponse } from './finished-response.js';
 import { logEtag, logHeaders, type LogRequest } from './log-headers.js';
@@ -124,7 +124,8 @@ export async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: Fast
     source = service.reads.stored(r.id, from, end);
   }
   const stages: (Readable | Transform)[] = [source];
-  if (r.view === 'text') stages.push(ansiStripStream());
+  // A whole-log stripped read starts with the truncation notice; a Range read keeps the log's offsets.
+  if (r.view === 'text') stages.push(strippedViewStream(range ? null : service.reads.notice(info.start)));
   if (r.encoding) stages.push(compressor(r.encoding, follow));
   pipeline([...stages, res], (err) => {
     // Ended early by a shutdown: the connection goes too (its head said keep-alive), so the server can finish closing.

@@ -5,9 +5,10 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 /**
  * The job object the Apify clients read (`apify builds info`, `runs log`, `waitForFinish`). Fields we have
- * no data for are null, never missing.
+ * no data for are null, never missing. `logStart`: the log's first retained byte, which is how many
+ * bytes retention dropped (`logTruncatedBytes`, ours).
  */
-export function jobToWire(job: JobRecord, now = Date.now()) {
+export function jobToWire(job: JobRecord, logStart: number, now = Date.now()) {
   const durationMillis = (job.finishedAt ?? (isTerminal(job.status) ? job.startedAt : now)) - job.startedAt;
   const common = {
     id: job.id,
@@ -28,6 +29,7 @@ export function jobToWire(job: JobRecord, now = Date.now()) {
       ...(job.kind === 'build' ? { imageSizeBytes: null } : { cpuAvgUsage: 0, cpuMaxUsage: 0, memAvgBytes: 0, memMaxBytes: 0 }),
     },
     usage: null,
+    logTruncatedBytes: logStart,
   };
   if (job.kind === 'build') return { ...common, options: { ...job.options } };
   return {

@@ -12,6 +12,7 @@ import {
   type JobStatus,
   type StatusPatch,
 } from './job.js';
+import { DEFAULT_RETENTION_CHARS } from './retention.js';
 
 export const NOT_FOUND_TEXT: Record<JobKind | 'any', string> = {
   build: 'Actor build was not found',
@@ -43,6 +44,8 @@ export interface ServiceOptions {
   maxBytesPerUser: number;
   /** Bytes of finished logs kept in memory, ready to serve. */
   readCacheBytes?: number;
+  /** Characters each log keeps (for the notice that starts a stripped read of a truncated log). */
+  retentionChars?: number;
 }
 
 export const DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024;
@@ -69,7 +72,10 @@ export class JobService {
     readonly bus: LiveBus,
     readonly options: ServiceOptions = { gracefulAbortSecs: 30, maxJobsPerUser: 0, maxBytesPerUser: 0 },
   ) {
-    this.reads = new LogReads(store, bus, { cacheBytes: options.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES });
+    this.reads = new LogReads(store, bus, {
+      cacheBytes: options.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES,
+      retentionChars: options.retentionChars ?? DEFAULT_RETENTION_CHARS,
+    });
   }
 
   /** The job, or 404 with the text Apify uses for that kind of path. */
@@ -114,6 +120,11 @@ export class JobService {
     };
     await this.store.createJob(job);
     return job;
+  }
+
+  /** How many bytes retention dropped from the head of a job's log (its first retained offset). */
+  async logStart(id: string): Promise<number> {
+    return (await this.store.logInfo(id))?.start ?? 0;
   }
 
   /** The sections found in the retained part of a job's log so far (the raw bytes, read in pages). */

@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { brotliCompress, constants, gzip } from 'node:zlib';
 import type { JobKind } from '../core/job.js';
-import { stripAnsi } from '../text/ansi-filter.js';
+import { strippedView } from '../text/stripped-view.js';
 
 export type LogView = 'raw' | 'text';
 export type Encoding = 'gzip' | 'br';
@@ -18,7 +18,10 @@ export const compress = {
  * then answered from these buffers without touching the store or running the ANSI filter again.
  */
 export class FinishedLog {
-  /** The stripped view; the very `raw` buffer when stripping changes nothing (most build output). */
+  /**
+   * The stripped view of the whole log, after the truncation notice if there is one; the very `raw`
+   * buffer when stripping changes nothing (most build output).
+   */
   readonly text: Buffer;
   readonly #compressed = new Map<string, Buffer>();
   readonly #pending = new Map<string, Promise<Buffer>>();
@@ -31,11 +34,13 @@ export class FinishedLog {
     /** First retained byte offset. */
     readonly start: number,
     readonly raw: Buffer,
+    /** The line a stripped read of the whole log starts with (retention dropped its head), if any. */
+    notice: Buffer | null,
     /** Told whenever the entry grows (a compressed form was added), so the cache can account for it. */
     private readonly onGrow: (entry: FinishedLog, bytes: number) => void = () => undefined,
   ) {
-    const text = stripAnsi(raw);
-    this.text = text.equals(raw) ? raw : text;
+    const text = strippedView(raw);
+    this.text = notice ? Buffer.concat([notice, text]) : text.equals(raw) ? raw : text;
     this.#size = raw.length + (this.text === raw ? 0 : this.text.length);
   }
 

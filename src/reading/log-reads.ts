@@ -2,6 +2,7 @@ import { isTerminal, type JobRecord } from '../core/job.js';
 import type { LiveBus } from '../live/bus.js';
 import { LogFollower } from '../live/follower.js';
 import type { LogInfo, Store } from '../store/store.js';
+import { truncationNotice } from '../text/stripped-view.js';
 import { FinishedLogCache } from './finished-cache.js';
 import { FinishedLog } from './finished-log.js';
 import { StoredLogReader } from './stored-reader.js';
@@ -9,6 +10,8 @@ import { StoredLogReader } from './stored-reader.js';
 export interface LogReadsOptions {
   /** Bytes the finished-log cache may hold (raw, stripped and compressed forms together). */
   cacheBytes: number;
+  /** Characters each log keeps: named by the notice that starts a stripped read of a truncated log. */
+  retentionChars: number;
 }
 
 /**
@@ -24,7 +27,7 @@ export class LogReads {
   constructor(
     private readonly store: Store,
     private readonly bus: LiveBus,
-    options: LogReadsOptions,
+    private readonly options: LogReadsOptions,
   ) {
     this.#cache = new FinishedLogCache(options.cacheBytes);
     this.#maxEntry = Math.floor(options.cacheBytes / 4);
@@ -57,9 +60,16 @@ export class LogReads {
     if (!info || info.length - info.start > this.#maxEntry) return null;
     const slice = await this.store.readLog(job.id, info.start, info.length - info.start);
     if (!slice || slice.start !== info.start || slice.end !== info.length) return null;
-    const log = new FinishedLog(job.id, job.kind, job.userId, info.start, slice.data, (entry, bytes) => this.#cache.grew(entry, bytes));
+    const log = new FinishedLog(job.id, job.kind, job.userId, info.start, slice.data, this.notice(info.start), (entry, bytes) =>
+      this.#cache.grew(entry, bytes),
+    );
     this.#cache.set(log);
     return log;
+  }
+
+  /** What a stripped read of the whole log starts with: a line saying what retention dropped, if anything. */
+  notice(start: number): Buffer | null {
+    return start > 0 ? truncationNotice(start, this.options.retentionChars) : null;
   }
 
   /** Drops a log from the cache; whatever removes a job's log must call it. */

@@ -26,9 +26,12 @@ export interface Section {
 
 /** Lines longer than this are only looked at up to here (a marker is at most a few hundred bytes in). */
 const MAX_LINE = 64 * 1024;
-const GITLAB = /section_(start|end):(\d{1,12}):([A-Za-z0-9_.-]{1,100})(?:\[([^\]\r\n]{0,200})\])?\r(?:\x1b\[0?K)?/g;
-/** `buildlog run`'s (and most CI systems') line timestamp, then optional ANSI codes, then the group command. */
-const GITHUB = /^(?:(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z) )?(?:\x1b\[[0-9;]*[A-Za-z])*::(group|endgroup)::(.*?)\r?$/;
+/** A GitLab marker, anywhere in a line (kind, unix seconds, name, options), with the erase code after it. */
+export const GITLAB_MARKER = String.raw`section_(start|end):(\d{1,12}):([A-Za-z0-9_.-]{1,100})(?:\[([^\]\r\n]{0,200})\])?\r(?:\x1b\[0?K)?`;
+const GITLAB = new RegExp(GITLAB_MARKER, 'g');
+/** What may stand before a GitHub command on its line: `buildlog run`'s line timestamp, then ANSI codes. */
+export const LINE_LEAD = '(?:(\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d{1,9})?Z) )?(?:\\x1b\\[[0-9;]*[A-Za-z])*';
+const GITHUB = new RegExp(`^${LINE_LEAD}::(group|endgroup)::(.*?)\\r?$`);
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\x00-\x08\x0b-\x1f\x7f]/g;
 
 const plain = (text: string) => text.replace(ANSI, '').trim();
