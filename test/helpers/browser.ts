@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 
-/** Debian's Chromium (`apt-get install -y chromium`; .ci/run installs it). Playwright never downloads a browser here. */
+/** Debian's Chromium (`npm test` installs it: scripts/ensure-chromium.sh). Playwright never downloads a browser here. */
 export const CHROMIUM = process.env.BUILDLOG_CHROMIUM ?? '/usr/bin/chromium';
 
 export const CHROMIUM_ARGS = [
@@ -25,7 +25,7 @@ export interface Browser {
 /** Chromium with a fresh profile, removed on close. Throws a clear error when Chromium is not installed. */
 export async function launchChromium(options: { width?: number; height?: number; scale?: number } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is not installed at ${CHROMIUM}: the viewer tests need it (apt-get update && apt-get install -y chromium; .ci/run does this)`);
+    throw new Error(`Chromium is not installed at ${CHROMIUM}: the viewer tests need it (apt-get update && apt-get install -y chromium; npm test does this as root)`);
   }
   const userDataDir = mkdtempSync(join(tmpdir(), 'buildlog-chromium-'));
   try {

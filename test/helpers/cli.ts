@@ -3,6 +3,18 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/buildlog.js', import.meta.url));
 
+/** How to start `buildlog`: this checkout's `bin/buildlog.js` by default, or an installed copy. */
+export interface Launch {
+  /** The program and its first arguments, before the buildlog arguments (default: node and this checkout's BIN). */
+  command?: string[];
+  cwd?: string;
+}
+
+function launch(args: string[], env: NodeJS.ProcessEnv, stdio: ('ignore' | 'pipe')[], how: Launch) {
+  const [program, ...first] = how.command ?? [process.execPath, BIN];
+  return spawn(program!, [...first, ...args], { env: { ...cleanEnv(), ...env }, stdio, cwd: how.cwd });
+}
+
 export interface CliResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -11,13 +23,13 @@ export interface CliResult {
 }
 
 /** Runs `buildlog ARGS` to completion (bounded by `timeoutMs`, after which it is killed and the test fails). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<CliResult> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, how: Launch = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = launch(args, env, ['ignore', 'pipe', 'pipe'], how);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
+    child.stdout!.on('data', (c) => (stdout += c));
+    child.stderr!.on('data', (c) => (stderr += c));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`buildlog ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${stderr}`));
@@ -43,12 +55,9 @@ export interface ServerProcess {
 }
 
 /** Starts `buildlog serve` as a child process on a free port and resolves once it listens. */
-export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<ServerProcess> {
+export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, how: Launch = {}): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--log-level', 'warn', ...args], {
-      env: { ...cleanEnv(), ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = launch(['serve', '--port', '0', '--log-level', 'warn', ...args], env, ['ignore', 'ignore', 'pipe'], how);
     let stderr = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
