@@ -2,7 +2,11 @@ import { createUser } from '../auth/tokens.js';
 import { resolveConfig, type ConfigFlags } from '../server/config.js';
 import { startServer } from '../server/app.js';
 
-/** `buildlog serve`: runs until SIGINT/SIGTERM, then shuts down cleanly. */
+/**
+ * `buildlog serve`: runs until SIGINT/SIGTERM, then shuts down cleanly. stdout carries only the server log
+ * (`--log-format`); what the operator must see once (the first-start token, the address) goes to stderr,
+ * so a collector of JSON lines never gets a token.
+ */
 export async function serve(flags: ConfigFlags): Promise<void> {
   const config = resolveConfig(flags);
   const server = await startServer(config, true);

@@ -14,7 +14,7 @@ import { MemoryBus } from '../live/memory.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import type { Config } from './config.js';
-import { loggerOptions } from './logging.js';
+import { chooseLogFormat, loggerOptions } from './logging.js';
 
 /** How long a stopping server waits for responses to reach their readers before it cuts the connections. */
 const SHUTDOWN_GRACE_MS = 3_000;
@@ -45,7 +45,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
     if (config.token) await ensureTokenUser(store, config.token);
     let fastPath: FastPath | null = null;
     const app = Fastify({
-      logger: logger === true ? loggerOptions(config.logLevel) : logger,
+      logger: logger === true ? loggerOptions(config.logLevel, chooseLogFormat(config.logFormat)) : logger,
       bodyLimit: config.maxBodyBytes,
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
       // Requests arriving while we close get our own 503 in the Apify envelope (hook below), not Fastify's.

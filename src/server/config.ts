@@ -16,6 +16,8 @@ export interface Config {
   /** Build the search index only when the first search comes, not in the background while logs arrive. */
   searchIndexLazy: boolean;
   logLevel: string;
+  /** `pretty` for people, `json` (one object a line) for log collectors; unset: pretty on a terminal, else json. */
+  logFormat?: LogFormat;
   /** Requests per second to one job (its object or log); Apify's default. */
   rateLimitPerResource: number;
   /** Requests per minute per user (per IP without a token); Apify's default. */
@@ -36,7 +38,10 @@ export interface Config {
   headersTimeoutSecs: number;
 }
 
-type Kind = 'string' | 'integer' | 'boolean';
+export const LOG_FORMATS = ['pretty', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+type Kind = 'string' | 'integer' | 'boolean' | 'choice';
 
 interface Setting {
   key: keyof Config;
@@ -45,6 +50,8 @@ interface Setting {
   kind: Kind;
   help: string;
   default?: string | number | boolean;
+  /** The values a `choice` takes. */
+  choices?: readonly string[];
   min?: number;
   max?: number;
 }
@@ -58,7 +65,8 @@ export const SERVER_SETTINGS: readonly Setting[] = [
   { key: 'maxBodyBytes', flag: '--max-body-bytes <n>', env: 'BUILDLOG_MAX_BODY_BYTES', kind: 'integer', default: 8 * 1024 * 1024, min: 1, max: 1024 * 1024 * 1024, help: 'largest append body, after inflating' },
   { key: 'privateReads', flag: '--private', env: 'BUILDLOG_PRIVATE', kind: 'boolean', default: false, help: "reads need the owner's token too" },
   { key: 'searchIndexLazy', flag: '--search-index-lazy', env: 'BUILDLOG_SEARCH_INDEX_LAZY', kind: 'boolean', default: false, help: 'index logs for search only when the first search comes (saves the indexing CPU until then)' },
-  { key: 'logLevel', flag: '--log-level <level>', env: 'BUILDLOG_LOG_LEVEL', kind: 'string', default: 'info', help: 'server log level (fatal, error, warn, info, debug, trace, silent)' },
+  { key: 'logLevel', flag: '--log-level <level>', env: 'BUILDLOG_LOG_LEVEL', kind: 'choice', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', help: 'server log level (fatal, error, warn, info, debug, trace, silent)' },
+  { key: 'logFormat', flag: '--log-format <format>', env: 'BUILDLOG_LOG_FORMAT', kind: 'choice', choices: LOG_FORMATS, help: 'server log on stdout: pretty or json (default: pretty on a terminal, json otherwise)' },
   { key: 'rateLimitPerResource', flag: '--rate-limit-resource <n>', env: 'BUILDLOG_RATE_LIMIT_RESOURCE', kind: 'integer', default: 60, min: 1, help: 'requests per second to one job' },
   { key: 'rateLimitPerClient', flag: '--rate-limit-client <n>', env: 'BUILDLOG_RATE_LIMIT_CLIENT', kind: 'integer', default: 250_000, min: 1, help: 'requests per minute per user (per IP without a token)' },
   { key: 'maxStreamsPerClient', flag: '--max-streams <n>', env: 'BUILDLOG_MAX_STREAMS', kind: 'integer', default: 100, min: 1, help: 'streaming log responses open at once per user (per IP without a token)' },
@@ -85,6 +93,11 @@ export function flagProperty(flag: string): string {
 
 function parse(setting: Setting, raw: string | boolean, source: string): string | number | boolean {
   if (setting.kind === 'string') return String(raw);
+  if (setting.kind === 'choice') {
+    const v = String(raw).trim().toLowerCase();
+    if (!setting.choices!.includes(v)) throw new ConfigError(`${source} must be one of ${setting.choices!.join(', ')}, got "${raw}"`);
+    return v;
+  }
   if (setting.kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
     const v = raw.trim().toLowerCase();

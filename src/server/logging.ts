@@ -1,4 +1,6 @@
 import type { FastifyRequest } from 'fastify';
+import { prettyFactory } from 'pino-pretty';
+import type { LogFormat } from './config.js';
 
 /** A query key the router would read as `token` (it decodes %-escapes and `+` in keys). */
 function isTokenKey(key: string): boolean {
@@ -24,13 +26,29 @@ export function redactUrl(url: string): string {
   });
 }
 
+/** The format asked for, else pretty for a person at a terminal and JSON lines for whatever collects stdout. */
+export function chooseLogFormat(format: LogFormat | undefined, stdout: { isTTY?: boolean } = process.stdout): LogFormat {
+  return format ?? (stdout.isTTY ? 'pretty' : 'json');
+}
+
 /**
- * pino options for the request log. The request serializer logs method, redacted URL and address only;
- * headers (so `Authorization`) are never logged.
+ * pino-pretty's formatter, run in this thread and written synchronously: its stream and transport forms
+ * pass lines on asynchronously, and the last lines before an exit (the shutdown) would be lost.
  */
-export function loggerOptions(level: string) {
+function prettyStdout() {
+  const pretty = prettyFactory({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+  return { write: (line: string) => process.stdout.write(pretty(line)) };
+}
+
+/**
+ * pino options for the server log on stdout: JSON, one object a line (pino's own), or pino-pretty's
+ * lines. The request serializer logs method, redacted URL and address only; headers (so `Authorization`)
+ * are never logged.
+ */
+export function loggerOptions(level: string, format: LogFormat) {
   return {
     level,
+    ...(format === 'pretty' ? { stream: prettyStdout() } : {}),
     serializers: {
       req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
     },

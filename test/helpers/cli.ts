@@ -49,6 +49,7 @@ export function cleanEnv(): NodeJS.ProcessEnv {
 export interface ServerProcess {
   child: ChildProcess;
   url: string;
+  stdout: () => string;
   stderr: () => string;
   /** Sends a signal and waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -57,13 +58,15 @@ export interface ServerProcess {
 /** Starts `buildlog serve` as a child process on a free port and resolves once it listens. */
 export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, how: Launch = {}): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = launch(['serve', '--port', '0', '--log-level', 'warn', ...args], env, ['ignore', 'ignore', 'pipe'], how);
+    const child = launch(['serve', '--port', '0', '--log-level', 'warn', ...args], env, ['ignore', 'pipe', 'pipe'], how);
+    let stdout = '';
     let stderr = '';
+    child.stdout!.on('data', (c) => (stdout += c));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`server did not start in ${timeoutMs} ms: ${stderr}`));
     }, timeoutMs);
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
     child.on('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code} before listening: ${stderr}`));
@@ -76,6 +79,7 @@ export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, timeout
         resolve({
           child,
           url: m[1]!,
+          stdout: () => stdout,
           stderr: () => stderr,
           stop: async (signal = 'SIGTERM') => {
             if (child.exitCode === null && child.signalCode === null) child.kill(signal);
