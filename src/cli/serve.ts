@@ -10,14 +10,6 @@ import { startServer } from '../server/app.js';
 export async function serve(flags: ConfigFlags): Promise<void> {
   const config = resolveConfig(flags);
   const server = await startServer(config, true);
-  if (!config.token && (await server.store.countUsers()) === 0) {
-    const { user, token } = await createUser(server.store, 'admin');
-    process.stderr.write(
-      `Created user "${user.username}". Its API token (shown only this once):\n\n  ${token}\n\n` +
-        `Use it as BUILDLOG_TOKEN, or Authorization: Bearer <token>.\n`,
-    );
-  }
-  process.stderr.write(`buildlog listening on ${server.url} (data: ${config.dataDir})\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -33,6 +25,15 @@ export async function serve(flags: ConfigFlags): Promise<void> {
       },
     );
   };
+  // Before the address is announced: whoever sees it may signal at once, and that is a clean shutdown too.
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  if (!config.token && (await server.store.countUsers()) === 0) {
+    const { user, token } = await createUser(server.store, 'admin');
+    process.stderr.write(
+      `Created user "${user.username}". Its API token (shown only this once):\n\n  ${token}\n\n` +
+        `Use it as BUILDLOG_TOKEN, or Authorization: Bearer <token>.\n`,
+    );
+  }
+  process.stderr.write(`buildlog listening on ${server.url} (data: ${config.dataDir})\n`);
 }
