@@ -42,7 +42,8 @@ export class SectionMarkerFilter {
       const line = text.slice(pos, end);
       const body = newline === -1 ? line : line.slice(0, -1);
       let rest = line;
-      if (lineStart) {
+      // A whole line without "::" cannot be a group command (the common case: skip the check).
+      if (lineStart && (newline === -1 || body.includes('::'))) {
         const group = groupCommand(body.replace(/\r$/, ''));
         if (group === 'partial' && newline === -1 && !final) return this.#hold(out, text.slice(pos), true);
         if (typeof group === 'object') {
@@ -54,7 +55,7 @@ export class SectionMarkerFilter {
           rest = line.slice(0, group.at) + line.slice(group.at + '::group::'.length);
         }
       }
-      rest = rest.replace(GITLAB, '');
+      if (rest.includes('section_')) rest = rest.replace(GITLAB, '');
       if (newline === -1 && !final) {
         const pending = markerStart(rest);
         if (pending !== -1) {
