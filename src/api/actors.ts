@@ -98,6 +98,12 @@ async function lastRun(ctx: ApiContext, req: FastifyRequest): Promise<JobRecord>
   return items[0];
 }
 
+/** The actor's last run as the job object, as GET of the run would answer. */
+async function lastRunObject(ctx: ApiContext, req: FastifyRequest) {
+  const run = await lastRun(ctx, req);
+  return { data: jobToWire(run, { logStart: await ctx.service.logStart(run.id) }) };
+}
+
 /** Every /v2/acts/… path is also served as /v2/actors/… (apify-client 2.23.4+ uses that prefix). */
 export function actorRoutes(app: FastifyInstance, ctx: ApiContext): void {
   for (const prefix of ['/v2/actors', '/v2/acts']) {
@@ -111,7 +117,7 @@ export function actorRoutes(app: FastifyInstance, ctx: ApiContext): void {
       });
     }
     resource(app, `${prefix}/:actorId/runs/last`, {
-      GET: async (req) => ({ data: jobToWire(await lastRun(ctx, req)) }),
+      GET: (req) => lastRunObject(ctx, req),
     });
     resource(app, `${prefix}/:actorId/runs/last/log`, {
       GET: async (req: FastifyRequest, reply: FastifyReply) => serveLog(ctx, 'run', req, reply, (await lastRun(ctx, req)).id),

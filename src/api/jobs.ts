@@ -33,7 +33,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
             req.raw.socket.off('close', onClose);
           }
         }
-        return { data: jobToWire(job, await service.logStart(job.id)) };
+        return { data: jobToWire(job, { logStart: await service.logStart(job.id) }) };
       },
       PUT: producerJobRoutes(ctx, kind).put,
       DELETE: async (req: FastifyRequest, reply) => {
@@ -50,7 +50,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const gracefully = kind === 'run' && booleanParam(req.query as Query, 'gracefully');
         const job = await service.get(id, kind);
         authorizeWrite(req, job);
-        return { data: jobToWire(await service.abort(job, gracefully), await service.logStart(job.id)) };
+        return { data: jobToWire(await service.abort(job, gracefully), { logStart: await service.logStart(job.id) }) };
       },
     });
   }

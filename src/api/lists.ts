@@ -16,7 +16,7 @@ export async function listJobs(ctx: ApiContext, req: FastifyRequest, scope: { us
   const page = await ctx.service.store.listJobs({ ...scope, statuses, offset, limit, desc });
   const now = Date.now();
   return {
-    data: { total: page.total, offset, limit, desc, count: page.items.length, items: page.items.map((j) => jobToWire(j, now)) },
+    data: { total: page.total, offset, limit, desc, count: page.items.length, items: page.items.map((j) => jobToWire(j, { now })) },
   };
 }
 

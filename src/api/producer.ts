@@ -88,7 +88,7 @@ export function producerJobRoutes(ctx: ApiContext, kind: JobKind) {
         ...(exitCode !== undefined ? { exitCode: exitCode as number | null } : {}),
       };
       const updated = await ctx.service.finishVerified(job, patch, { length: logLength as number | undefined, crc32: logCrc32 as number | undefined });
-      return { data: jobToWire(updated, await ctx.service.logStart(updated.id)) };
+      return { data: jobToWire(updated, { logStart: await ctx.service.logStart(updated.id) }) };
     },
   };
 }
@@ -119,7 +119,7 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
           status: initial,
         });
         reply.code(201).header('Location', `${base}/${job.id}`);
-        return { data: jobToWire(job, 0) };
+        return { data: jobToWire(job, { logStart: 0 }) };
       },
     });
   }

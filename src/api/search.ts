@@ -37,7 +37,7 @@ export function searchRoutes(app: FastifyInstance, ctx: ApiContext): void {
           limit,
           count: page.hits.length,
           items: page.hits.map((hit) => ({
-            ...jobToWire(hit.job, now),
+            ...jobToWire(hit.job, { now }),
             kind: hit.job.kind,
             matches: hit.lines,
             moreMatches: hit.moreLines,

@@ -6,9 +6,9 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 /**
  * The job object the Apify clients read (`apify builds info`, `runs log`, `waitForFinish`). Fields we have
  * no data for are null, never missing. `logStart`: the log's first retained byte, which is how many
- * bytes retention dropped (`logTruncatedBytes`, ours).
+ * bytes retention dropped (`logTruncatedBytes`, ours; null where it was not looked up, as in lists).
  */
-export function jobToWire(job: JobRecord, logStart: number, now = Date.now()) {
+export function jobToWire(job: JobRecord, { logStart = null, now = Date.now() }: { logStart?: number | null; now?: number } = {}) {
   const durationMillis = (job.finishedAt ?? (isTerminal(job.status) ? job.startedAt : now)) - job.startedAt;
   const common = {
     id: job.id,
