@@ -4,17 +4,19 @@ import { permissionDenied, recordNotFound } from '../core/errors.js';
 import type { JobKind, JobRecord } from '../core/job.js';
 import { NOT_FOUND_TEXT, type JobService } from '../core/service.js';
 import type { UserRecord } from '../store/store.js';
+import { ACTOR_NAME_PATTERN } from './schemas.js';
 import type { ApiContext } from './context.js';
-import { listJobs } from './lists.js';
-import { statusesParam } from './params.js';
+import { listJobs, listSchema } from './lists.js';
+import { LOG_QUERY, LOG_RESPONSES, serveLog } from './logs.js';
+import { queryOf, statusesParam, statusesQuery } from './params.js';
 import { resource } from './routes.js';
-import { serveLog } from './logs.js';
+import { data, errors, JOB } from './schemas.js';
 import { jobToWire } from './wire.js';
 
 type Query = Record<string, string | string[] | undefined>;
 
 /** What a producer may call an actor, and what a path may name. */
-export const ACTOR_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+export const ACTOR_NAME = new RegExp(`^${ACTOR_NAME_PATTERN}$`);
 
 const actorNotFound = () => recordNotFound('Actor was not found');
 
@@ -98,29 +100,102 @@ async function lastRun(ctx: ApiContext, req: FastifyRequest): Promise<JobRecord>
   return items[0];
 }
 
-/** The actor's last run as the job object, as GET of the run would answer. */
-async function lastRunObject(ctx: ApiContext, req: FastifyRequest) {
-  const run = await lastRun(ctx, req);
-  return { data: jobToWire(run, { logStart: await ctx.service.logStart(run.id) }) };
-}
+const ACTOR = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: 'its name: actors are derived from their jobs\' actId' },
+    name: { type: 'string' },
+    username: { type: ['string', 'null'] },
+    userId: { type: 'string' },
+    versions: { type: 'array', description: 'for its owner: the major.minor versions of its builds' },
+    taggedBuilds: { type: 'object', description: 'for its owner: `latest`, the newest build (`buildId`, `buildNumber`, `finishedAt`)' },
+  },
+};
 
-/** Every /v2/acts/… path is also served as /v2/actors/… (apify-client 2.23.4+ uses that prefix). */
+const ACTOR_PARAMS = {
+  type: 'object',
+  properties: { actorId: { type: 'string', description: 'an actor name, or `username~name`' } },
+  required: ['actorId'],
+};
+
+/**
+ * Every /v2/acts/… path is also served as /v2/actors/… (apify-client 2.23.4+ uses that prefix). The paths
+ * below an actor are its owner's: the token and the actor are checked before the query's schema (a
+ * `preValidation` hook), so a stranger gets 401/403/404 whatever the query holds.
+ */
 export function actorRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const owned = new WeakMap<FastifyRequest, { user: UserRecord; name: string }>();
+  const ownedBy = { preValidation: async (req: FastifyRequest) => void owned.set(req, await ownActor(ctx.service, req)) };
+  const lastRuns = new WeakMap<FastifyRequest, JobRecord>();
+  const lastRunOf = { preValidation: async (req: FastifyRequest) => void lastRuns.set(req, await lastRun(ctx, req)) };
+  const runStatus = { status: statusesQuery('only runs in these statuses') };
+
   for (const prefix of ['/v2/actors', '/v2/acts']) {
-    resource(app, `${prefix}/:actorId`, { GET: (req) => actorObject(ctx, req) });
-    for (const kind of ['build', 'run'] as JobKind[]) {
-      resource(app, `${prefix}/:actorId/${kind}s`, {
-        GET: async (req) => {
-          const { user, name } = await ownActor(ctx.service, req);
-          return listJobs(ctx, req, { userId: user.id, kind, actId: name });
+    resource(app, `${prefix}/:actorId`, {
+      GET: {
+        schema: {
+          summary: 'Get an actor (derived from its jobs\' actId)',
+          tags: ['Apify'],
+          params: ACTOR_PARAMS,
+          response: { 200: data(ACTOR, 'a minimal actor object'), ...errors(401, 403, 404) },
         },
-      });
+        handler: (req) => actorObject(ctx, req),
+      },
+    });
+    for (const kind of ['build', 'run'] as JobKind[]) {
+      resource(
+        app,
+        `${prefix}/:actorId/${kind}s`,
+        {
+          GET: {
+            schema: { ...listSchema(kind, "an actor's"), params: ACTOR_PARAMS },
+            handler: (req) => {
+              const { user, name } = owned.get(req)!;
+              return listJobs(ctx, req, { userId: user.id, kind, actId: name });
+            },
+          },
+        },
+        ownedBy,
+      );
     }
-    resource(app, `${prefix}/:actorId/runs/last`, {
-      GET: (req) => lastRunObject(ctx, req),
-    });
-    resource(app, `${prefix}/:actorId/runs/last/log`, {
-      GET: async (req: FastifyRequest, reply: FastifyReply) => serveLog(ctx, 'run', req, reply, (await lastRun(ctx, req)).id),
-    });
+    resource(
+      app,
+      `${prefix}/:actorId/runs/last`,
+      {
+        GET: {
+          schema: {
+            summary: "Get an actor's last run",
+            tags: ['Apify'],
+            security: [{ bearer: [] }],
+            params: ACTOR_PARAMS,
+            querystring: queryOf(runStatus),
+            response: { 200: data(JOB, 'the newest run (of these statuses)'), ...errors(400, 401, 403, 404) },
+          },
+          handler: async (req) => {
+            const run = lastRuns.get(req)!;
+            return { data: jobToWire(run, { logStart: await ctx.service.logStart(run.id) }) };
+          },
+        },
+      },
+      lastRunOf,
+    );
+    resource(
+      app,
+      `${prefix}/:actorId/runs/last/log`,
+      {
+        GET: {
+          schema: {
+            summary: "Get the log of an actor's last run",
+            tags: ['Apify'],
+            security: [{ bearer: [] }],
+            params: ACTOR_PARAMS,
+            querystring: queryOf({ ...runStatus, ...LOG_QUERY.properties }),
+            response: LOG_RESPONSES,
+          },
+          handler: (req: FastifyRequest, reply: FastifyReply) => serveLog(ctx, 'run', req, reply, lastRuns.get(req)!.id),
+        },
+      },
+      lastRunOf,
+    );
   }
 }

@@ -12,6 +12,7 @@ import {
   serviceUnavailable,
 } from '../core/errors.js';
 import { StoreUnavailableError } from '../store/errors.js';
+import { validationError } from './validation.js';
 
 export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
   return reply
@@ -22,8 +23,9 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
 }
 
 /** Turns Fastify's own errors (bad JSON, too large, ...) into the Apify types; anything unexpected is a 500 without details. */
-function toApiError(err: FastifyError, maxBodyBytes: number): ApiError {
+function toApiError(err: FastifyError, req: FastifyRequest, maxBodyBytes: number): ApiError {
   if (err instanceof ApiError) return err;
+  if (err.validation) return validationError(err, req);
   if (err instanceof StoreUnavailableError) {
     return serviceUnavailable(err.message);
   }
@@ -62,7 +64,7 @@ function lingerBeforeClose(socket: Socket): void {
 
 export function registerErrorHandling(app: FastifyInstance, maxBodyBytes: number): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    const apiError = toApiError(err, maxBodyBytes);
+    const apiError = toApiError(err, req, maxBodyBytes);
     if (apiError.statusCode >= 500) req.log.error({ err }, 'request failed');
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy();

@@ -11,6 +11,7 @@ import { actorRoutes } from './actors.js';
 import { storageRoutes } from './storages.js';
 import { logRoutes } from './logs.js';
 import { searchRoutes } from './search.js';
+import { registerOpenApi } from './openapi.js';
 import { producerRoutes } from './producer.js';
 import { sectionRoutes } from './sections.js';
 import { viewerRoutes } from './viewer.js';
@@ -21,6 +22,8 @@ import { viewerRoutes } from './viewer.js';
  */
 export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosing: () => boolean): Promise<FastPath | null> {
   registerErrorHandling(app, ctx.config.maxBodyBytes);
+  // First: it collects the routes registered after it.
+  await registerOpenApi(app);
   await registerCors(app);
   registerAuth(app, ctx.service.store);
   const limits = registerRateLimits(app, {

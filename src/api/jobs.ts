@@ -1,12 +1,24 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorizeRead, authorizeWrite, requireUser } from '../auth/request-auth.js';
 import { recordNotFound } from '../core/errors.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
 import type { ApiContext } from './context.js';
-import { booleanParam, jobIdParam, secondsParam } from './params.js';
+import { booleanParam, booleanQuery, JOB_ID_PARAMS, jobIdParam, queryOf, secondsParam, secondsQuery } from './params.js';
 import { JOB_COLLECTIONS, resource } from './routes.js';
+import { data, errors, JOB } from './schemas.js';
 import { jobToWire, userToWire } from './wire.js';
 import { producerJobRoutes } from './producer.js';
+
+const USER = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    username: { type: 'string' },
+    profile: { type: 'object' },
+    proxy: { type: 'object', properties: { password: { type: 'string' }, groups: { type: 'array' } } },
+    plan: { type: 'object' },
+  },
+};
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -18,7 +30,17 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const notFound = () => recordNotFound(NOT_FOUND_TEXT[kind]);
 
     resource(app, `${base}/:id`, {
-      GET: async (req: FastifyRequest) => {
+      GET: {
+        schema: {
+          summary: `Get a ${kind}`,
+          tags: ['Apify'],
+          params: JOB_ID_PARAMS,
+          querystring: queryOf({
+            waitForFinish: secondsQuery('hold the answer until the job is finished or this many seconds pass (at most 60)'),
+          }),
+          response: { 200: data(JOB, `the ${kind} object`), ...errors(400, 401, 403, 404) },
+        },
+        handler: async (req: FastifyRequest) => {
         const id = jobIdParam(req.params, notFound);
         const waitSecs = secondsParam(req.query as Query, 'waitForFinish');
         let job = await service.get(id, kind);
@@ -34,28 +56,60 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
           }
         }
         return { data: jobToWire(job, { logStart: await service.logStart(job.id) }) };
+        },
       },
-      PUT: producerJobRoutes(ctx, kind).put,
-      DELETE: async (req: FastifyRequest, reply) => {
-        const job = await service.get(jobIdParam(req.params, notFound), kind);
-        authorizeWrite(req, job);
-        await service.delete(job);
-        return reply.code(204).send();
+      PUT: producerJobRoutes(ctx, kind),
+      DELETE: {
+        schema: {
+          summary: `Delete a ${kind}`,
+          description: 'Owner\'s token. The job and its log are gone; its id answers 404 from then on.',
+          tags: ['Apify'],
+          security: [{ bearer: [] }],
+          params: JOB_ID_PARAMS,
+          response: { 204: { description: 'deleted', type: 'null' }, ...errors(401, 403, 404) },
+        },
+        handler: async (req: FastifyRequest, reply: FastifyReply) => {
+          const job = await service.get(jobIdParam(req.params, notFound), kind);
+          authorizeWrite(req, job);
+          await service.delete(job);
+          return reply.code(204).send();
+        },
       },
-    });
+    }, { config: { notFound } });
 
     resource(app, `${base}/:id/abort`, {
-      POST: async (req: FastifyRequest) => {
-        const id = jobIdParam(req.params, notFound);
-        const gracefully = kind === 'run' && booleanParam(req.query as Query, 'gracefully');
-        const job = await service.get(id, kind);
-        authorizeWrite(req, job);
-        return { data: jobToWire(await service.abort(job, gracefully), { logStart: await service.logStart(job.id) }) };
+      POST: {
+        schema: {
+          summary: `Abort a ${kind}`,
+          description: 'Owner\'s token. On a finished job it changes nothing and returns the object.',
+          tags: ['Apify'],
+          security: [{ bearer: [] }],
+          params: JOB_ID_PARAMS,
+          ...(kind === 'run'
+            ? { querystring: queryOf({ gracefully: booleanQuery('ABORTING first; ABORTED after --graceful-abort-secs unless the producer finishes') }) }
+            : {}),
+          response: { 200: data(JOB, `the ${kind} object`), ...errors(400, 401, 403, 404) },
+        },
+        handler: async (req: FastifyRequest) => {
+          const id = jobIdParam(req.params, notFound);
+          const gracefully = kind === 'run' && booleanParam(req.query as Query, 'gracefully');
+          const job = await service.get(id, kind);
+          authorizeWrite(req, job);
+          return { data: jobToWire(await service.abort(job, gracefully), { logStart: await service.logStart(job.id) }) };
+        },
       },
-    });
+    }, { config: { notFound } });
   }
 
   resource(app, '/v2/users/me', {
-    GET: async (req: FastifyRequest) => ({ data: userToWire(requireUser(req)) }),
+    GET: {
+      schema: {
+        summary: 'The token\'s user',
+        tags: ['Apify'],
+        security: [{ bearer: [] }],
+        response: { 200: data(USER, 'the user, as `apify login` reads it'), ...errors(401) },
+      },
+      handler: async (req: FastifyRequest) => ({ data: userToWire(requireUser(req)) }),
+    },
   });
 }

@@ -12,9 +12,10 @@ import { strippedViewStream } from '../text/stripped-view.js';
 import type { ApiContext } from './context.js';
 import { finishedResponse } from './finished-response.js';
 import { logEtag, logHeaders, type LogRequest } from './log-headers.js';
-import { booleanParam, jobIdParam } from './params.js';
+import { booleanParam, booleanQuery, JOB_ID_PARAMS, jobIdParam, queryOf } from './params.js';
 import { etagMatches, parseRange, pickEncoding } from './range.js';
 import { resource } from './routes.js';
+import { content, errors } from './schemas.js';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -137,9 +138,47 @@ export async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: Fast
   });
 }
 
+export const LOG_QUERY = queryOf({
+  stream: booleanQuery('on a running job: keep the response open and send each append as it lands, until the job ends'),
+  download: booleanQuery('Content-Disposition: attachment, as <id>.log'),
+  raw: booleanQuery('the bytes as sent; without it ANSI escape sequences and control characters (but newline and tab) are removed, section markers become headers, and a truncated log starts with a notice'),
+});
+
+const LOG_TEXT = {
+  type: 'string',
+  description: 'X-Log-Offset: the absolute offset of the first byte sent. Finished logs carry an ETag; gzip or br when accepted.',
+};
+
+export const LOG_RESPONSES = {
+  200: content('the log (text/plain; charset=utf-8)', 'text/plain', LOG_TEXT),
+  206: content('the requested range of the log', 'text/plain', LOG_TEXT),
+  304: { description: 'If-None-Match matched the ETag of a finished log', type: 'null' },
+  ...errors(400, 401, 403, 404, 416, 429),
+};
+
 export function logRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const handler = (kind: JobKind | 'any') => (req: FastifyRequest, reply: FastifyReply) => serveLog(ctx, kind, req, reply);
-  resource(app, '/v2/actor-builds/:id/log', { GET: handler('build') });
-  resource(app, '/v2/actor-runs/:id/log', { GET: handler('run') });
-  resource(app, '/v2/logs/:id', { GET: handler('any') });
+  const route = (kind: JobKind | 'any', path: string, what: string) => {
+    const notFound = () => recordNotFound(NOT_FOUND_TEXT[kind]);
+    resource(
+      app,
+      path,
+      {
+        GET: {
+          schema: {
+            summary: `Get ${what}`,
+            description: 'Range: bytes=N- resumes at absolute offset N (206), also with stream.',
+            tags: ['Apify'],
+            params: JOB_ID_PARAMS,
+            querystring: LOG_QUERY,
+            response: LOG_RESPONSES,
+          },
+          handler: (req: FastifyRequest, reply: FastifyReply) => serveLog(ctx, kind, req, reply),
+        },
+      },
+      { config: { notFound } },
+    );
+  };
+  route('build', '/v2/actor-builds/:id/log', "a build's log");
+  route('run', '/v2/actor-runs/:id/log', "a run's log");
+  route('any', '/v2/logs/:id', "a build's or run's log");
 }

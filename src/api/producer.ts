@@ -1,35 +1,38 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorizeWrite, requireUser } from '../auth/request-auth.js';
-import { invalidInput, permissionDenied, recordNotFound } from '../core/errors.js';
+import { permissionDenied, invalidInput, recordNotFound } from '../core/errors.js';
+import type { JobKind, JobStatus } from '../core/job.js';
 import type { UserRecord } from '../store/store.js';
-import { isJobStatus, type JobKind, type JobStatus } from '../core/job.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
 import type { ApiContext } from './context.js';
-import { jobIdParam } from './params.js';
-import { JOB_COLLECTIONS, resource } from './routes.js';
+import { JOB_ID_PARAMS, jobIdParam } from './params.js';
+import { JOB_COLLECTIONS, resource, type Operation } from './routes.js';
+import { createJobBody, data, errors, JOB, SET_STATUS_BODY } from './schemas.js';
 import { jobToWire } from './wire.js';
 import { listOwnJobs } from './lists.js';
-import { ACTOR_NAME } from './actors.js';
 
-const PRODUCER_STATUSES: JobStatus[] = ['RUNNING', 'ABORTING', 'TIMING-OUT', 'SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED'];
+const APPEND_RESULT = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    offset: { type: 'integer', description: 'where the chunk starts' },
+    length: { type: 'integer', description: 'the log\'s length after it' },
+    duplicate: { type: 'boolean', description: 'the chunk was stored already (a retry)' },
+  },
+};
 
+/** A JSON body as an object; absent (or `null`) is an empty one. Its shape is checked by the route's schema. */
 function objectBody(body: unknown): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) throw invalidInput('The request body must be a JSON object.');
-  return body as Record<string, unknown>;
+  return (body ?? {}) as Record<string, unknown>;
 }
 
-function optionalString(body: Record<string, unknown>, key: string, pattern: RegExp, what: string): string | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || !pattern.test(v)) throw invalidInput(`Field "${key}" must be ${what}.`);
-  return v;
-}
+/** A string field the schema has checked; null is the same as absent. */
+const optionalString = (body: Record<string, unknown>, key: string) => (body[key] ?? undefined) as string | undefined;
 
+/** An object field the schema has checked, bounded here in size (which a schema cannot say). */
 function optionalObject(body: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
   const v = body[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v)) throw invalidInput(`Field "${key}" must be a JSON object.`);
   let size: number;
   try {
     size = JSON.stringify(v).length;
@@ -41,53 +44,43 @@ function optionalObject(body: Record<string, unknown>, key: string): Record<stri
   return v as Record<string, unknown>;
 }
 
-/** `actId` as `name` or Apify's `username~name` (the token's own username): stored as the name. */
+/** `actId` as `name` or Apify's `username~name` (the token's own username; the schema checked both): stored as the name. */
 function actorName(body: Record<string, unknown>, user: UserRecord): string | undefined {
-  const what = 'an actor name of letters, digits, ".", "_" or "-", optionally as "username~name"';
-  const ref = optionalString(body, 'actId', /^[^~]*~?[^~]*$/, what);
-  if (ref === undefined) return undefined;
-  const [username, name] = ref.includes('~') ? ref.split('~') : [undefined, ref];
-  if (!ACTOR_NAME.test(name!) || (username !== undefined && !ACTOR_NAME.test(username))) throw invalidInput(`Field "actId" must be ${what}.`);
-  if (username !== undefined && username !== user.username) {
+  const ref = optionalString(body, 'actId');
+  if (ref === undefined || !ref.includes('~')) return ref;
+  const [username, name] = ref.split('~');
+  if (username !== user.username) {
     throw permissionDenied(`Field "actId" names an actor of user "${username}"; jobs may only be created for the token's own actors.`);
   }
   return name;
 }
 
-/** PUT of a job's status (the producer finishing it), shared with the GET on the same path. */
-export function producerJobRoutes(ctx: ApiContext, kind: JobKind) {
+/** PUT of a job's status (the producer finishing it), on the same path as the job's GET. */
+export function producerJobRoutes(ctx: ApiContext, kind: JobKind): Operation {
   return {
-    put: async (req: FastifyRequest) => {
+    schema: {
+      summary: `Set a ${kind}'s status (producer)`,
+      description: 'Statuses follow Apify\'s lifecycle; a terminal status is final; repeating the current one is a no-op.',
+      tags: ['Producing'],
+      security: [{ bearer: [] }],
+      params: JOB_ID_PARAMS,
+      body: SET_STATUS_BODY,
+      response: { 200: data(JOB, `the ${kind} object`), ...errors(400, 401, 403, 404, 409, 415) },
+    },
+    handler: async (req: FastifyRequest) => {
       const id = jobIdParam(req.params, () => recordNotFound(NOT_FOUND_TEXT[kind]));
       const body = objectBody(req.body);
-      const status = body.status;
-      if (!isJobStatus(status) || !PRODUCER_STATUSES.includes(status)) {
-        throw invalidInput(`Field "status" must be one of ${PRODUCER_STATUSES.join(', ')}.`);
-      }
-      const message = body.statusMessage;
-      if (message !== undefined && message !== null && (typeof message !== 'string' || message.length > 2000)) {
-        throw invalidInput('Field "statusMessage" must be a string of at most 2000 characters.');
-      }
-      const exitCode = body.exitCode;
-      if (exitCode !== undefined && exitCode !== null && !Number.isInteger(exitCode)) {
-        throw invalidInput('Field "exitCode" must be an integer.');
-      }
-      const logLength = body.logLength;
-      if (logLength !== undefined && !(Number.isSafeInteger(logLength) && (logLength as number) >= 0)) {
-        throw invalidInput('Field "logLength" must be a non-negative integer: the bytes appended in all.');
-      }
-      const logCrc32 = body.logCrc32;
-      if (logCrc32 !== undefined && !(Number.isInteger(logCrc32) && (logCrc32 as number) >= 0 && (logCrc32 as number) <= 0xffffffff)) {
-        throw invalidInput('Field "logCrc32" must be an unsigned 32-bit integer: the CRC-32 of every byte appended.');
-      }
+      const message = body.statusMessage as string | null | undefined;
+      const exitCode = body.exitCode as number | null | undefined;
       const job = await ctx.service.get(id, kind);
       authorizeWrite(req, job);
       const patch = {
-        status,
-        ...(message !== undefined ? { statusMessage: message as string | null } : {}),
-        ...(exitCode !== undefined ? { exitCode: exitCode as number | null } : {}),
+        status: body.status as JobStatus,
+        ...(message !== undefined ? { statusMessage: message } : {}),
+        ...(exitCode !== undefined ? { exitCode } : {}),
       };
-      const updated = await ctx.service.finishVerified(job, patch, { length: logLength as number | undefined, crc32: logCrc32 as number | undefined });
+      const proof = { length: body.logLength as number | undefined, crc32: body.logCrc32 as number | undefined };
+      const updated = await ctx.service.finishVerified(job, patch, proof);
       return { data: jobToWire(updated, { logStart: await ctx.service.logStart(updated.id) }) };
     },
   };
@@ -98,30 +91,42 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { service, config } = ctx;
 
   for (const [kind, base] of JOB_COLLECTIONS) {
-    resource(app, base, {
-      GET: listOwnJobs(ctx, kind),
-      POST: async (req: FastifyRequest, reply) => {
-        const user = requireUser(req);
-        const body = objectBody(req.body);
-        const initial = body.status;
-        if (initial !== undefined && initial !== 'READY' && initial !== 'RUNNING') {
-          throw invalidInput('Field "status" of a new job must be READY or RUNNING.');
-        }
-        const job = await service.create({
-          kind,
-          user,
-          actId: actorName(body, user),
-          buildNumber: optionalString(body, 'buildNumber', /^[\w.-]{1,32}$/, 'a version such as "0.1.1"'),
-          buildId: kind === 'run' ? optionalString(body, 'buildId', /^[A-Za-z0-9]{1,64}$/, 'a build id') : undefined,
-          origin: optionalString(body, 'origin', /^[A-Z_]{1,32}$/, 'an origin such as API, CLI or CI'),
-          meta: optionalObject(body, 'meta'),
-          options: optionalObject(body, 'options'),
-          status: initial,
-        });
-        reply.code(201).header('Location', `${base}/${job.id}`);
-        return { data: jobToWire(job, { logStart: 0 }) };
+    resource(
+      app,
+      base,
+      {
+        GET: listOwnJobs(ctx, kind),
+        POST: {
+          schema: {
+            summary: `Create a ${kind} (producer)`,
+            description: `Owned by the token's user; in status RUNNING (or READY) with startedAt. A JSON body is optional.`,
+            tags: ['Producing'],
+            security: [{ bearer: [] }],
+            body: createJobBody(kind),
+            response: { 201: data(JOB, `the new ${kind}; Location names it`), ...errors(400, 401, 403, 415) },
+          },
+          handler: async (req: FastifyRequest, reply: FastifyReply) => {
+            const body = objectBody(req.body);
+            const user = requireUser(req);
+            const job = await service.create({
+              kind,
+              user,
+              actId: actorName(body, user),
+              buildNumber: optionalString(body, 'buildNumber'),
+              buildId: kind === 'run' ? optionalString(body, 'buildId') : undefined,
+              origin: optionalString(body, 'origin'),
+              meta: optionalObject(body, 'meta'),
+              options: optionalObject(body, 'options'),
+              status: body.status as 'READY' | 'RUNNING' | undefined,
+            });
+            reply.code(201).header('Location', `${base}/${job.id}`);
+            return { data: jobToWire(job, { logStart: 0 }) };
+          },
+        },
       },
-    });
+      // Without a token the answer is 401 whatever the body or the query holds, as before either is looked at.
+      { preValidation: async (req: FastifyRequest) => void requireUser(req) },
+    );
   }
 
   // Appends take the body as raw bytes whatever its Content-Type, so this path gets its own parsers.
@@ -130,24 +135,47 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_req, body, done) =>
       done(null, body),
     );
-    resource(scope, '/v2/logs/:id/chunks', {
-      POST: async (req: FastifyRequest, reply) => {
-        const id = jobIdParam(req.params, () => recordNotFound(NOT_FOUND_TEXT.any));
-        const offsetHeader = req.headers['x-log-offset'];
-        let offset: number | undefined;
-        if (offsetHeader !== undefined) {
-          if (typeof offsetHeader !== 'string' || !/^\d{1,15}$/.test(offsetHeader.trim())) {
-            throw invalidInput('Header "X-Log-Offset" must be a non-negative integer.');
-          }
-          offset = Number(offsetHeader);
-        }
-        const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-        const job = await service.get(id, 'any');
-        authorizeWrite(req, job);
-        const result = await service.append(job, data, offset);
-        reply.header('X-Log-Length', String(result.end));
-        return { data: { id, offset: result.start, length: result.end, duplicate: result.duplicate } };
+    const notFound = () => recordNotFound(NOT_FOUND_TEXT.any);
+    resource(
+      scope,
+      '/v2/logs/:id/chunks',
+      {
+        POST: {
+          schema: {
+            summary: 'Append to a log (producer)',
+            description:
+              'The body\'s bytes, of any Content-Type, optionally compressed (Content-Encoding gzip, deflate or br). ' +
+              'With X-Log-Offset N, N must be the current length; a chunk already stored whole at N is a no-op (`duplicate`).',
+            tags: ['Producing'],
+            security: [{ bearer: [] }],
+            params: JOB_ID_PARAMS,
+            headers: {
+              type: 'object',
+              properties: {
+                'x-log-offset': { type: 'string', pattern: '^\\s*\\d{1,15}\\s*$', description: 'where the chunk starts in the log', 'x-expects': 'a non-negative integer' },
+              },
+            },
+            // Documentation only: no request has this media type, so nothing is validated (the bytes are the log's).
+            body: { content: { '*/*': { schema: { type: 'string', format: 'binary', description: 'the bytes to append' } } } },
+            response: {
+              200: data(APPEND_RESULT, 'appended (X-Log-Length: the log\'s length now)'),
+              ...errors(400, 401, 403, 404, 413, 415, 429, 503),
+            },
+          },
+          handler: async (req: FastifyRequest, reply: FastifyReply) => {
+            const id = jobIdParam(req.params, notFound);
+            const offsetHeader = req.headers['x-log-offset'] as string | undefined;
+            const offset = offsetHeader === undefined ? undefined : Number(offsetHeader);
+            const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+            const job = await service.get(id, 'any');
+            authorizeWrite(req, job);
+            const result = await service.append(job, data, offset);
+            reply.header('X-Log-Length', String(result.end));
+            return { data: { id, offset: result.start, length: result.end, duplicate: result.duplicate } };
+          },
+        },
       },
-    });
+      { config: { notFound } },
+    );
   });
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { recordNotFound } from '../core/errors.js';
 import { resource } from './routes.js';
+import { errors } from './schemas.js';
 
 /**
  * buildlog keeps no datasets, key-value stores or request queues, but a run names default ones (its own
@@ -14,8 +15,17 @@ export function storageRoutes(app: FastifyInstance): void {
     ['/v2/request-queues/:id', 'Request queue'],
   ] as const) {
     resource(app, path, {
-      GET: async () => {
-        throw recordNotFound(`${what} was not found`);
+      GET: {
+        schema: {
+          summary: `Get a ${what.toLowerCase()} (always 404: buildlog keeps none)`,
+          description: 'A run names default storages (its own id) so that `apify runs info` and `apify runs ls` find "none" here.',
+          tags: ['Apify'],
+          params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+          response: errors(404),
+        },
+        handler: async () => {
+          throw recordNotFound(`${what} was not found`);
+        },
       },
     });
   }

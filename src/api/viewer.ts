@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { resource } from './routes.js';
+import { content } from './schemas.js';
 
 /**
  * The browser pages: `GET /logs/:id` is the log viewer, `GET /` the dashboard, `/viewer/*` their assets (plain ES modules and CSS
@@ -76,17 +77,38 @@ export async function viewerRoutes(app: FastifyInstance): Promise<void> {
   // The library's own ES module, as published (read once: a dependency does not change while we run).
   const ansiUp = await readFile(join(ansiUpDir, 'ansi_up.js'));
   resource(app, '/viewer/vendor/ansi_up.js', {
-    GET: async (_req, reply) =>
-      reply.header('X-Content-Type-Options', 'nosniff').header('Cache-Control', 'public, max-age=3600').type('text/javascript; charset=utf-8').send(ansiUp),
+    GET: {
+      schema: { summary: 'The viewer\'s ANSI-to-HTML module (ansi_up)', tags: ['Viewer'], response: { 200: content('ES module', 'text/javascript') } },
+      handler: async (_req, reply) =>
+        reply.header('X-Content-Type-Options', 'nosniff').header('Cache-Control', 'public, max-age=3600').type('text/javascript; charset=utf-8').send(ansiUp),
+    },
   });
 
   const pageFile = join(webDir, 'index.html');
   resource(app, '/logs/:id', {
-    GET: async (_req, reply) => pageHeaders(reply).type('text/html; charset=utf-8').send(await readFile(pageFile)),
+    GET: {
+      schema: {
+        summary: 'The log viewer page of a build or run',
+        description: 'Any id gets the page; the page reads the job and its log through the API.',
+        tags: ['Viewer'],
+        // Not validated: the page shows "not found" from the API's answer.
+        params: { type: 'object', properties: { id: { type: 'string', description: 'a build or run id' } }, required: ['id'] },
+        response: { 200: content('HTML page', 'text/html') },
+      },
+      handler: async (_req, reply) => pageHeaders(reply).type('text/html; charset=utf-8').send(await readFile(pageFile)),
+    },
   });
   // The dashboard: the token user's builds and runs, and search across their logs (web/dashboard.js).
   const dashboardFile = join(webDir, 'dashboard.html');
   resource(app, '/', {
-    GET: async (_req, reply) => pageHeaders(reply).type('text/html; charset=utf-8').send(await readFile(dashboardFile)),
+    GET: {
+      schema: {
+        summary: 'The dashboard: builds and runs, and search across their logs',
+        description: 'The page reads the token user\'s jobs through the API.',
+        tags: ['Viewer'],
+        response: { 200: content('HTML page', 'text/html') },
+      },
+      handler: async (_req, reply) => pageHeaders(reply).type('text/html; charset=utf-8').send(await readFile(dashboardFile)),
+    },
   });
 }

@@ -11,6 +11,9 @@ export function newId(length = ID_LENGTH): string {
 }
 
 /** Ids we accept in paths: what we issue plus Apify-style ids of other lengths, never anything that needs escaping. */
+export const ID_PATTERN = '^[A-Za-z0-9]{1,64}$';
+const ID = new RegExp(ID_PATTERN);
+
 export function isValidId(id: string): boolean {
-  return /^[A-Za-z0-9]{1,64}$/.test(id);
+  return ID.test(id);
 }

@@ -48,6 +48,9 @@ export async function startServer(config: Config, logger: boolean | object = fal
       logger: logger === true ? loggerOptions(config.logLevel, chooseLogFormat(config.logFormat)) : logger,
       bodyLimit: config.maxBodyBytes,
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+      // Route schemas validate exactly what arrives: no type coercion (query values and headers stay strings,
+      // a body's "5" is not 5); `x-expects` is the phrase of the 400 that names a bad value (api/validation.ts).
+      ajv: { customOptions: { coerceTypes: false, keywords: ['x-expects'] } },
       // Requests arriving while we close get our own 503 in the Apify envelope (hook below), not Fastify's.
       return503OnClosing: false,
       // Errors raised before any route runs get the Apify envelope too.
