@@ -472,6 +472,24 @@ describe('API errors', () => {
     });
   });
 
+  describe('415 unsupported-media-type', () => {
+    test('a job body that is not JSON, on create and on PUT; nothing changes', async () => {
+      const message = 'The request body must be JSON (Content-Type: application/json).';
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+        const create = await raw(server, 'POST', '/v2/actor-builds', { headers: { ...auth(server.token), 'content-type': type }, body: 'actId=my-app' });
+        assertEnvelope(create, 415, 'unsupported-media-type', message);
+      }
+      const id = await createJob(server);
+      const put = await raw(server, 'PUT', `/v2/actor-builds/${id}`, { headers: { ...auth(server.token), 'content-type': 'text/plain' }, body: 'SUCCEEDED' });
+      assertEnvelope(put, 415, 'unsupported-media-type', message);
+      const job = (await (await api(server)(`/v2/actor-builds/${id}`)).json()) as { data: { status: string } };
+      assert.equal(job.data.status, 'RUNNING');
+      // An empty body of any type is no body (the JS client's abort() sends one).
+      const empty = await raw(server, 'POST', '/v2/actor-builds', { headers: { ...auth(server.token), 'content-type': 'text/plain' }, body: '' });
+      assert.equal(empty.status, 201);
+    });
+  });
+
   describe('garbage compressed bodies are 400, never 500', () => {
     for (const encoding of ['gzip', 'deflate', 'br']) {
       test(`invalid ${encoding} data on append`, async () => {

@@ -47,5 +47,7 @@ export const listSchema = (kind: JobKind, what: string) => ({
 /** GET /v2/actor-builds, GET /v2/actor-runs: the token's user's jobs of that kind. */
 export const listOwnJobs = (ctx: ApiContext, kind: JobKind): Operation => ({
   schema: listSchema(kind, "the token user's"),
+  // Without a token the answer is 401 whatever the query holds, as before the query is looked at.
+  preValidation: [async (req: FastifyRequest) => void requireUser(req)],
   handler: (req: FastifyRequest) => listJobs(ctx, req, { userId: requireUser(req).id, kind }),
 });

@@ -4,6 +4,7 @@ import { permissionDenied, invalidInput, recordNotFound } from '../core/errors.j
 import type { JobKind, JobStatus } from '../core/job.js';
 import type { UserRecord } from '../store/store.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
+import { jsonBodyOnly } from './body.js';
 import type { ApiContext } from './context.js';
 import { JOB_ID_PARAMS, jobIdParam } from './params.js';
 import { JOB_COLLECTIONS, resource, type Operation } from './routes.js';
@@ -67,6 +68,7 @@ export function producerJobRoutes(ctx: ApiContext, kind: JobKind): Operation {
       body: SET_STATUS_BODY,
       response: { 200: data(JOB, `the ${kind} object`), ...errors(400, 401, 403, 404, 409, 415) },
     },
+    preValidation: [jsonBodyOnly],
     handler: async (req: FastifyRequest) => {
       const id = jobIdParam(req.params, () => recordNotFound(NOT_FOUND_TEXT[kind]));
       const body = objectBody(req.body);
@@ -105,6 +107,8 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
             body: createJobBody(kind),
             response: { 201: data(JOB, `the new ${kind}; Location names it`), ...errors(400, 401, 403, 415) },
           },
+          // Without a token the answer is 401 whatever the body holds, as before the body is looked at.
+          preValidation: [jsonBodyOnly, async (req: FastifyRequest) => void requireUser(req)],
           handler: async (req: FastifyRequest, reply: FastifyReply) => {
             const body = objectBody(req.body);
             const user = requireUser(req);
@@ -124,8 +128,6 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
           },
         },
       },
-      // Without a token the answer is 401 whatever the body or the query holds, as before either is looked at.
-      { preValidation: async (req: FastifyRequest) => void requireUser(req) },
     );
   }
 

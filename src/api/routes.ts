@@ -1,4 +1,11 @@
-import type { FastifyInstance, FastifySchema, HTTPMethods, RouteHandlerMethod, RouteShorthandOptions } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifySchema,
+  HTTPMethods,
+  preValidationAsyncHookHandler,
+  RouteHandlerMethod,
+  RouteShorthandOptions,
+} from 'fastify';
 import { methodNotAllowed, type ApiError } from '../core/errors.js';
 import type { JobKind } from '../core/job.js';
 
@@ -19,17 +26,17 @@ export const JOB_COLLECTIONS: readonly (readonly [JobKind, string])[] = [
 const ALL: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /**
- * One method of a path: its handler and the schema that validates its input and describes it in
- * /openapi.json (every route has one; test/openapi.test.ts checks). `notFound` and `preValidation`, when
- * given, apply to the path's methods as route options.
+ * One method of a path: its handler, the schema that validates its input and describes it in /openapi.json
+ * (every route has one; test/openapi.test.ts checks), and checks that come before the schema's.
  */
 export interface Operation {
   handler: RouteHandlerMethod;
   schema: FastifySchema & { summary: string; tags?: string[] };
+  preValidation?: preValidationAsyncHookHandler[];
 }
 
 /**
- * Registers the operations of one path, and answers every other method with Apify's 405 and `Allow`
+ * Registers the operations of one path (`options` apply to each of them), and answers every other method with Apify's 405 and `Allow`
  * (OPTIONS is the CORS preflight, answered everywhere). The 405 routes are left out of /openapi.json.
  */
 export function resource(
@@ -40,8 +47,8 @@ export function resource(
 ): void {
   const allowed = Object.keys(operations) as Method[];
   for (const method of allowed) {
-    const { handler, schema } = operations[method]!;
-    app.route({ ...options, method, url, handler, schema });
+    const { handler, schema, preValidation } = operations[method]!;
+    app.route({ ...options, method, url, handler, schema, ...(preValidation ? { preValidation } : {}) });
   }
   const served = new Set<string>(allowed.includes('GET') ? [...allowed, 'HEAD'] : allowed);
   const others = ALL.filter((m) => !served.has(m));
