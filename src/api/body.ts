@@ -72,12 +72,19 @@ export function registerBodyParsers(app: FastifyInstance): void {
 const notJson = () => new ApiError(415, 'unsupported-media-type', 'The request body must be JSON (Content-Type: application/json).');
 
 /**
- * A `preValidation` hook of the routes whose body is JSON. Fastify's own text/plain parser hands them a
- * string; it stays for the other routes (a text body on an abort is ignored there, as before), and here a
- * text body is refused like any other non-JSON one.
+ * A `preValidation` hook of the routes whose body is a JSON object. Fastify's own text/plain parser hands
+ * them a string; it stays for the other routes (a text body on an abort is ignored there, as before), and
+ * here a text body is refused like any other non-JSON one. No body (or `null`) is an empty object, which
+ * the route's schema then checks (a PUT without one is told which field it needs).
  */
 export async function jsonBodyOnly(req: FastifyRequest): Promise<void> {
-  if (typeof req.body !== 'string') return;
-  if (req.body.trim() !== '') throw notJson();
-  req.body = undefined;
+  // A JSON string ("s") is a string too: only what the text parser produced is refused here.
+  if (typeof req.body === 'string' && TEXT_PLAIN.test(req.headers['content-type'] ?? '')) {
+    if (req.body.trim() !== '') throw notJson();
+    req.body = undefined;
+  }
+  req.body ??= {};
 }
+
+/** The media type Fastify's text parser takes (it compares the type without parameters, in any case). */
+const TEXT_PLAIN = /^\s*text\/plain\s*(;|$)/i;

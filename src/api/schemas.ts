@@ -27,7 +27,12 @@ export function createJobBody(kind: JobKind) {
     'x-expects': 'a JSON object',
     properties: {
       // In the order the fields were checked before there were schemas: the first bad one is named.
-      status: { enum: ['READY', 'RUNNING'], 'x-expects': 'READY or RUNNING', description: 'the initial status (default RUNNING)' },
+      status: {
+        enum: ['READY', 'RUNNING'],
+        'x-name': 'Field "status" of a new job',
+        'x-expects': 'READY or RUNNING',
+        description: 'the initial status (default RUNNING)',
+      },
       actId: optionalString(
         `^(${ACTOR_NAME_PATTERN}~)?${ACTOR_NAME_PATTERN}$`,
         'an actor name of letters, digits, ".", "_" or "-", optionally as "username~name"',

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyRequest } from 'fastify';
 import { invalidInput, type ApiError } from '../core/errors.js';
 
 interface PartSchema {
-  properties?: Record<string, { 'x-expects'?: string }>;
+  properties?: Record<string, { 'x-expects'?: string; 'x-name'?: string }>;
   'x-expects'?: string;
 }
 
@@ -13,7 +13,8 @@ const headerName = (name: string) => name.replace(/(^|-)([a-z])/g, (_m, sep: str
 
 /**
  * A request the route's schema refused, as the Apify envelope: 400 `invalid-input` naming the parameter,
- * header or field with what it must be (the schema's `x-expects`); a malformed path id is the route's 404,
+ * header or field (or as its schema's `x-name` says) with what it must be (the schema's `x-expects`); a
+ * malformed path id is the route's 404,
  * as an unknown id is.
  */
 export function validationError(err: FastifyError, req: FastifyRequest): ApiError {
@@ -28,7 +29,8 @@ export function validationError(err: FastifyError, req: FastifyRequest): ApiErro
   if (name === undefined || name === '') {
     return invalidInput(`The request ${part === 'body' ? 'body' : part} must be ${schema?.['x-expects'] ?? 'valid'}.`);
   }
-  const label = `${LABELS[part] ?? 'Parameter'} "${part === 'headers' ? headerName(name) : name}"`;
-  const expects = schema?.properties?.[name]?.['x-expects'];
+  const property = schema?.properties?.[name];
+  const label = property?.['x-name'] ?? `${LABELS[part] ?? 'Parameter'} "${part === 'headers' ? headerName(name) : name}"`;
+  const expects = property?.['x-expects'];
   return invalidInput(expects ? `${label} must be ${expects}.` : `${label} is not valid.`);
 }

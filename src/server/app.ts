@@ -49,8 +49,8 @@ export async function startServer(config: Config, logger: boolean | object = fal
       bodyLimit: config.maxBodyBytes,
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
       // Route schemas validate exactly what arrives: no type coercion (query values and headers stay strings,
-      // a body's "5" is not 5); `x-expects` is the phrase of the 400 that names a bad value (api/validation.ts).
-      ajv: { customOptions: { coerceTypes: false, keywords: ['x-expects'] } },
+      // a body's "5" is not 5); `x-expects` and `x-name` make the 400 that names a bad value (api/validation.ts).
+      ajv: { customOptions: { coerceTypes: false, keywords: ['x-expects', 'x-name'] } },
       // Requests arriving while we close get our own 503 in the Apify envelope (hook below), not Fastify's.
       return503OnClosing: false,
       // Errors raised before any route runs get the Apify envelope too.
