@@ -68,6 +68,31 @@ describe('log sections API', () => {
     ]);
   });
 
+  test('?section=<name> returns that section alone: stripped by default, byte-exact with raw=1, open ones to the end', async () => {
+    const id = await createJob(server);
+    const bytes = Buffer.from(GITLAB_LOG);
+    await append(server, id, bytes, 0);
+    const items = await sections(`/v2/logs/${id}/sections`);
+    const npmTest = items.find((s) => s.name === 'npm_test')!;
+    const raw = await call(`/v2/actor-builds/${id}/log?section=npm_test&raw=1`);
+    assert.equal(raw.status, 200);
+    assert.equal(raw.headers.get('x-log-offset'), String(npmTest.start));
+    assert.ok(Buffer.from(await raw.arrayBuffer()).equals(bytes.subarray(npmTest.start, npmTest.end!)));
+    assert.equal(await (await call(`/v2/logs/${id}?section=npm_test`)).text(), 'Running tests\n  ✓ parses the config (3 ms)\n');
+    const outer = await (await call(`/v2/logs/${id}?section=step_script`)).text();
+    assert.ok(outer.startsWith('Executing "step_script" stage') && outer.includes('Running tests') && !outer.includes('section_'), outer);
+
+    // A group still open while the job runs: to the end of the log so far.
+    const run = await createJob(server, 'run');
+    await append(server, run, GITHUB_LOG, 0);
+    assert.equal(await (await call(`/v2/actor-runs/${run}/log?section=Build`)).text(), GITHUB_LOG.slice(GITHUB_LOG.indexOf('2026-11-30T10:00:06.100Z')).replace('::group::', ''));
+
+    const missing = await call(`/v2/logs/${id}?section=nope`);
+    assert.equal(missing.status, 404);
+    assert.match(((await missing.json()) as { error: { message: string } }).error.message, /no section named "nope"/);
+    assert.equal((await call(`/v2/logs/${id}?section=`)).status, 400);
+  });
+
   test('a log without sections has none; an unknown id is 404; other methods are 405', async () => {
     const id = await createJob(server);
     await append(server, id, 'plain output\nno sections here\n', 0);

@@ -7,12 +7,12 @@ import { ApiError, recordNotFound } from '../core/errors.js';
 import { isTerminal, type JobKind } from '../core/job.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
 import { clientKey } from '../limits/rate-limit.js';
-import type { FinishedLog } from '../reading/finished-log.js';
-import { strippedViewStream } from '../text/stripped-view.js';
+import { compress, type FinishedLog } from '../reading/finished-log.js';
+import { strippedView, strippedViewStream } from '../text/stripped-view.js';
 import type { ApiContext } from './context.js';
 import { finishedResponse } from './finished-response.js';
 import { logEtag, logHeaders, type LogRequest } from './log-headers.js';
-import { booleanParam, booleanQuery, JOB_ID_PARAMS, jobIdParam, queryOf } from './params.js';
+import { booleanParam, booleanQuery, JOB_ID_PARAMS, jobIdParam, queryOf, sectionParam, sectionQuery } from './params.js';
 import { etagMatches, parseRange, pickEncoding } from './range.js';
 import { resource } from './routes.js';
 import { content, errors } from './schemas.js';
@@ -56,9 +56,25 @@ async function sendFinished(log: FinishedLog, r: LogRequest, req: FastifyRequest
  * time a client out), then stored bytes, then (with `stream`) live appends. `jobId` is given when the
  * path names no id (an actor's last run).
  */
+/** `?section=<name>`: one section's text alone (a snapshot, also while the job runs). */
+async function serveSection(ctx: ApiContext, kind: JobKind | 'any', r: LogRequest, name: string, req: FastifyRequest, reply: FastifyReply) {
+  const job = await ctx.service.get(r.id, kind);
+  authorizeRead(req, job, ctx.config.privateReads);
+  const found = await ctx.service.sectionBytes(job, name);
+  if (!found) throw recordNotFound(`The log has no section named "${name}".`);
+  const view = r.view === 'raw' ? found.data : strippedView(found.data);
+  const body = r.encoding ? await compress[r.encoding](view) : view;
+  const headers = logHeaders(r);
+  headers['X-Log-Offset'] = found.section.start;
+  headers['Content-Length'] = body.length;
+  takeOver(reply, 200, headers).end(req.method === 'HEAD' ? undefined : body);
+}
+
 export async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: FastifyRequest, reply: FastifyReply, jobId?: string) {
   const { service, config } = ctx;
   const r = parseLogRequest(kind, req, jobId);
+  const section = sectionParam(req.query as Query);
+  if (section !== undefined) return serveSection(ctx, kind, r, section, req, reply);
   const cached = service.reads.cached(r.id);
   if (cached && (kind === 'any' || cached.kind === kind)) {
     authorizeRead(req, cached, config.privateReads);
@@ -142,6 +158,7 @@ export const LOG_QUERY = queryOf({
   stream: booleanQuery('on a running job: keep the response open and send each append as it lands, until the job ends'),
   download: booleanQuery('Content-Disposition: attachment, as <id>.log'),
   raw: booleanQuery('the bytes as sent; without it ANSI escape sequences and control characters (but newline and tab) are removed, section markers become headers, and a truncated log starts with a notice'),
+  section: sectionQuery('only this section of the log (a GitLab section name or a GitHub group title; see GET /v2/logs/{id}/sections)'),
 });
 
 const LOG_TEXT = {

@@ -78,6 +78,22 @@ export function booleanParam(query: Query, name: string): boolean {
   return fail(name, booleanQuery(''));
 }
 
+/** A section's name (`?section=`): a GitLab section's name or a GitHub group's title. */
+export const sectionQuery = (description: string): ValueSchema => ({
+  type: 'string',
+  pattern: '^[^\\n]{1,200}$',
+  description,
+  'x-expects': 'the name of one section (1 to 200 characters)',
+});
+
+/** The `section` query parameter; absent is undefined. */
+export function sectionParam(query: Query): string | undefined {
+  const value = query.section;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[^\n]{1,200}$/.test(value)) return fail('section', sectionQuery(''));
+  return value;
+}
+
 /** A seconds query parameter; absent is 0. */
 export function secondsParam(query: Query, name: string): number {
   const value = query[name];

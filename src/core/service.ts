@@ -131,13 +131,27 @@ export class JobService {
   async sections(job: JobRecord): Promise<Section[]> {
     const info = (await this.store.logInfo(job.id))!;
     const tracker = new SectionTracker(info.start);
-    for (let pos = info.start; pos < info.length; ) {
-      const slice = (await this.store.readLog(job.id, pos, SECTION_READ_BYTES))!;
-      if (slice.end === slice.start) break;
-      tracker.push(slice.data);
+    for await (const data of this.#pages(job.id, info.start, info.length)) tracker.push(data);
+    return tracker.sections();
+  }
+
+  /** One section's raw bytes (to the end of the log while it is open); null if the log has no such section. */
+  async sectionBytes(job: JobRecord, name: string): Promise<{ section: Section; data: Buffer } | null> {
+    const section = (await this.sections(job)).find((s) => s.name === name);
+    if (!section) return null;
+    const end = section.end ?? (await this.store.logInfo(job.id))!.length;
+    const parts: Buffer[] = [];
+    for await (const data of this.#pages(job.id, section.start, end)) parts.push(data);
+    return { section, data: Buffer.concat(parts) };
+  }
+
+  async *#pages(id: string, from: number, to: number): AsyncGenerator<Buffer> {
+    for (let pos = from; pos < to; ) {
+      const slice = (await this.store.readLog(id, pos, Math.min(SECTION_READ_BYTES, to - pos)))!;
+      if (slice.end === slice.start) return;
+      yield slice.data;
       pos = slice.end;
     }
-    return tracker.sections();
   }
 
   /**
