@@ -9,6 +9,7 @@
  * indexed query per list per second per open dashboard, and a status change shows within a second.
  * A hidden tab stops polling and catches up when it is shown again.
  */
+import { formatDuration, formatTime } from './format.js';
 import { authHeaders, getToken, saveToken, takeTokenFromAddress } from './token.js';
 
 const PAGE = 50;
@@ -125,19 +126,6 @@ async function loadPage() {
   ui.live.textContent = `Live · updated ${new Date().toLocaleTimeString()}`;
 }
 
-/** @param {string} iso */
-function formatTime(iso) {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
-}
-
-/** @param {number} ms */
-function formatDuration(ms) {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${s % 60} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
 
 /** @param {string} tag @param {string} text @param {string} [className] */
 function cell(tag, text, className) {

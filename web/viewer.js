@@ -15,6 +15,7 @@
  */
 import { LogModel, LogSearch } from './log-model.js';
 import { highlight, lineHtml } from './render.js';
+import { formatDuration, formatTime } from './format.js';
 import { getToken, saveToken as storeToken, takeTokenFromAddress } from './token.js';
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED']);
@@ -259,23 +260,6 @@ setInterval(() => {
   if (job && !TERMINAL.has(job.status)) updateDuration();
 }, 1000);
 
-/** @param {string | null} iso */
-function formatTime(iso) {
-  if (!iso) return '–';
-  const d = new Date(iso);
-  const p = (/** @type {number} */ n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
-
-/** @param {number} ms */
-function formatDuration(ms) {
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
-  const s = Math.floor(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = String(s % 60).padStart(2, '0');
-  return h ? `${h} h ${String(m).padStart(2, '0')} min` : `${m} min ${sec} s`;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // The log: one streaming response, resumed by offset after a drop.
