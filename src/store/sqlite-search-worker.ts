@@ -187,46 +187,64 @@ function startIndexer({ logFile, indexFile }: SearchWorkerData) {
   return { indexJob: indexJobConsistently, allJobs: q.allJobs, allIndexed: q.allIndexed, close: () => (logs.close(), index.close()) };
 }
 
-// The work queue: job ids (each at most once) and sync markers, in arrival order.
+// The work: jobs that changed, each indexed at most once per DELAY_MS (a log being written fast is
+// indexed in a few large steps, not once per append: under retention, bytes that leave the window before
+// their turn are never indexed at all), and every pending job at once when a search asks (`sync`).
+const DELAY_MS = 1000;
 const port = parentPort!;
 const indexer = startIndexer(workerData as SearchWorkerData);
-const queue: ({ job: string } | { sync: number })[] = [];
-const queued = new Set<string>();
-let running = false;
+/** Job id -> when it is due. */
+const pending = new Map<string, number>();
+/** Waiting searches, each with the jobs that were pending when it asked. */
+const syncs: { seq: number; jobs: Set<string> }[] = [];
+let timer: NodeJS.Timeout | undefined;
+let immediate = false;
 let closed = false;
 
-function enqueue(jobId: string): void {
-  if (queued.has(jobId)) return;
-  queued.add(jobId);
-  queue.push({ job: jobId });
+function enqueue(jobId: string, due = Date.now() + DELAY_MS): void {
+  // A later change does not postpone a job that is already waiting: it is indexed at most DELAY_MS late.
+  if (!pending.has(jobId)) pending.set(jobId, due);
 }
 
-function work(): void {
-  if (running) return;
-  running = true;
-  setImmediate(step);
-}
-
-/** One job per turn, so that messages (more work, a sync, close) are taken in between. */
-function step(): void {
+/** Runs `step` now if a job is due or a search waits, else when the next job is due. */
+function schedule(): void {
   if (closed) return;
-  const item = queue.shift();
-  if (!item) {
-    running = false;
-    return;
-  }
-  if ('sync' in item) {
-    port.postMessage({ type: 'synced', seq: item.sync } satisfies FromWorker);
-  } else {
-    queued.delete(item.job);
+  clearTimeout(timer);
+  let next = Infinity;
+  for (const due of pending.values()) next = Math.min(next, due);
+  const now = Date.now();
+  if (syncs.some((s) => s.jobs.size > 0) || next <= now) {
+    if (!immediate) {
+      immediate = true;
+      setImmediate(step);
+    }
+  } else if (next !== Infinity) timer = setTimeout(step, next - now);
+}
+
+/** Indexes one job per turn (those a search waits for first), so messages are taken in between. */
+function step(): void {
+  immediate = false;
+  if (closed) return;
+  const now = Date.now();
+  const wanted = syncs.find((s) => s.jobs.size > 0)?.jobs.values().next().value;
+  const jobId = wanted ?? [...pending].find(([, at]) => at <= now)?.[0];
+  if (jobId !== undefined) {
+    pending.delete(jobId);
     try {
-      indexer.indexJob(item.job);
+      indexer.indexJob(jobId);
     } catch (err) {
       // The job's next change retries it; the store logs why.
-      port.postMessage({ type: 'failed', message: `indexing ${item.job}: ${(err as Error).message}` } satisfies FromWorker);
+      port.postMessage({ type: 'failed', message: `indexing ${jobId}: ${(err as Error).message}` } satisfies FromWorker);
     }
+    for (const s of syncs) s.jobs.delete(jobId);
   }
-  setImmediate(step);
+  answerSyncs();
+  schedule();
+}
+
+/** Searches whose jobs are all indexed may answer. */
+function answerSyncs(): void {
+  while (syncs[0] && syncs[0].jobs.size === 0) port.postMessage({ type: 'synced', seq: syncs.shift()!.seq } satisfies FromWorker);
 }
 
 // Start-up: whatever changed while no indexer ran (or everything, for a new index).
@@ -234,20 +252,24 @@ const done = new Map((indexer.allIndexed.all() as { job_id: string; indexed_to: 
 for (const job of indexer.allJobs.iterate() as Iterable<{ id: string; status: JobStatus; log_length: number }>) {
   const seen = done.get(job.id);
   done.delete(job.id);
-  if (!seen || seen.indexed_to < job.log_length || (isTerminal(job.status) && !seen.final)) enqueue(job.id);
+  if (!seen || seen.indexed_to < job.log_length || (isTerminal(job.status) && !seen.final)) enqueue(job.id, 0);
 }
-for (const gone of done.keys()) enqueue(gone);
-work();
+for (const gone of done.keys()) enqueue(gone, 0);
+schedule();
 
 port.on('message', (msg: ToWorker) => {
-  if (msg.type === 'changed') msg.jobIds.forEach(enqueue);
-  else if (msg.type === 'sync') queue.push({ sync: msg.seq });
+  if (msg.type === 'changed') for (const id of msg.jobIds) enqueue(id);
+  else if (msg.type === 'sync') {
+    syncs.push({ seq: msg.seq, jobs: new Set(pending.keys()) });
+    answerSyncs();
+  }
   else if (msg.type === 'close') {
     closed = true;
+    clearTimeout(timer);
     indexer.close();
     port.close();
     return;
   }
-  work();
+  schedule();
 });
 port.postMessage({ type: 'ready' } satisfies FromWorker);

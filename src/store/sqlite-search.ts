@@ -41,7 +41,7 @@ export class SearchIndex {
   #worker: Worker | null = null;
   #ready: Promise<void> | null = null;
   #db: Database.Database | null = null;
-  #stmt: { jobs: Database.Statement; blocks: Database.Statement; first: Database.Statement } | null = null;
+  #stmt: { matches: Database.Statement; block: Database.Statement; first: Database.Statement } | null = null;
   #seq = 0;
   readonly #synced = new Map<number, () => void>();
   #changed = new Set<string>();
@@ -87,10 +87,10 @@ export class SearchIndex {
     const db = new Database(this.files.indexFile, { readonly: true, fileMustExist: true });
     const matching = 'id IN (SELECT rowid FROM blocks_fts WHERE blocks_fts MATCH @match)';
     this.#stmt = {
-      jobs: db.prepare(`SELECT job_id, max(started_at) AS s FROM blocks WHERE user_id = @userId AND ${matching}
-        GROUP BY job_id ORDER BY s DESC, job_id DESC`),
-      blocks: db.prepare(`SELECT job_id, offset, end, line, lines FROM blocks
-        WHERE job_id IN (SELECT value FROM json_each(@ids)) AND ${matching} ORDER BY job_id, offset`),
+      // The one full-text lookup of a search (for a common word it is most of the cost): every matching
+      // block of the user, grouped and paged here.
+      matches: db.prepare(`SELECT id, job_id, started_at FROM blocks WHERE user_id = @userId AND ${matching}`).raw(),
+      block: db.prepare('SELECT job_id, offset, end, line, lines FROM blocks WHERE id = ?'),
       first: db.prepare('SELECT job_id, offset, end, line, lines FROM blocks WHERE job_id = ? ORDER BY offset LIMIT 1'),
     };
     this.#db = db;
@@ -129,16 +129,24 @@ export class SearchIndex {
     await this.#sync(SYNC_WAIT_MS);
     const stmt = this.#stmt!;
     const match = `"${q.text.replaceAll('"', '""')}"`;
-    const jobs = stmt.jobs.all({ userId: q.userId, match }) as { job_id: string }[];
-    const page = jobs.slice(q.offset, q.offset + q.limit).map((r) => r.job_id);
-    const blocks = new Map<string, BlockRow[]>(page.map((id) => [id, []]));
-    for (const b of stmt.blocks.all({ ids: JSON.stringify(page), match }) as BlockRow[]) blocks.get(b.job_id)!.push(b);
+    const jobs = new Map<string, { startedAt: number; blockIds: number[] }>();
+    for (const [blockId, jobId, startedAt] of stmt.matches.all({ userId: q.userId, match }) as [number, string, number][]) {
+      const job = jobs.get(jobId);
+      if (job) job.blockIds.push(blockId);
+      else jobs.set(jobId, { startedAt, blockIds: [blockId] });
+    }
+    const newestFirst = [...jobs].sort(([a, x], [b, y]) => y.startedAt - x.startedAt || (a < b ? 1 : a > b ? -1 : 0));
     const hits: LogSearchHit[] = [];
-    for (const id of page) {
-      const hit = this.#hit(id, blocks.get(id)!, q.text.toLowerCase(), q.linesPerJob);
+    for (const [id, { blockIds }] of newestFirst.slice(q.offset, q.offset + q.limit)) {
+      // (A block the indexer replaced meanwhile is simply gone.)
+      const blocks = blockIds
+        .map((b) => stmt.block.get(b) as BlockRow | undefined)
+        .filter((b) => b !== undefined)
+        .sort((a, b) => a.offset - b.offset);
+      const hit = this.#hit(id, blocks, q.text.toLowerCase(), q.linesPerJob);
       if (hit) hits.push(hit);
     }
-    return { total: jobs.length, hits };
+    return { total: jobs.size, hits };
   }
 
   /** The matching lines of one job, numbered as the viewer numbers the retained log; null if it is gone. */
