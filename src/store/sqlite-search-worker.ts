@@ -191,6 +191,11 @@ function startIndexer({ logFile, indexFile }: SearchWorkerData) {
 // indexed in a few large steps, not once per append: under retention, bytes that leave the window before
 // their turn are never indexed at all), and every pending job at once when a search asks (`sync`).
 const DELAY_MS = 1000;
+/**
+ * Between two passes the indexer rests this many times as long as the last pass took (unless a search
+ * waits), so it uses at most a quarter of a core: the appends it follows come first.
+ */
+const REST_FACTOR = 3;
 const port = parentPort!;
 const indexer = startIndexer(workerData as SearchWorkerData);
 /** Job id -> when it is due. */
@@ -200,6 +205,8 @@ const syncs: { seq: number; jobs: Set<string> }[] = [];
 let timer: NodeJS.Timeout | undefined;
 let immediate = false;
 let closed = false;
+/** No pass (but those a search waits for) before this time. */
+let restUntil = 0;
 
 function enqueue(jobId: string, due = Date.now() + DELAY_MS): void {
   // A later change does not postpone a job that is already waiting: it is indexed at most DELAY_MS late.
@@ -212,6 +219,7 @@ function schedule(): void {
   clearTimeout(timer);
   let next = Infinity;
   for (const due of pending.values()) next = Math.min(next, due);
+  if (next !== Infinity) next = Math.max(next, restUntil);
   const now = Date.now();
   if (syncs.some((s) => s.jobs.size > 0) || next <= now) {
     if (!immediate) {
@@ -227,11 +235,13 @@ function step(): void {
   if (closed) return;
   const now = Date.now();
   const wanted = syncs.find((s) => s.jobs.size > 0)?.jobs.values().next().value;
-  const jobId = wanted ?? [...pending].find(([, at]) => at <= now)?.[0];
+  const jobId = wanted ?? (now >= restUntil ? [...pending].find(([, at]) => at <= now)?.[0] : undefined);
   if (jobId !== undefined) {
     pending.delete(jobId);
     try {
       indexer.indexJob(jobId);
+      const took = Date.now() - now;
+      restUntil = Date.now() + REST_FACTOR * took;
     } catch (err) {
       // The job's next change retries it; the store logs why.
       port.postMessage({ type: 'failed', message: `indexing ${jobId}: ${(err as Error).message}` } satisfies FromWorker);
