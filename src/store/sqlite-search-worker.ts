@@ -56,6 +56,9 @@ CREATE INDEX IF NOT EXISTS blocks_by_user ON blocks (user_id, started_at);
 CREATE VIRTUAL TABLE IF NOT EXISTS blocks_fts USING fts5(text, content='', contentless_delete=1, tokenize='trigram');
 `;
 
+/** Bytes a pass wanted were trimmed (or the job deleted) while it ran: it is rolled back and redone. */
+class LogMoved extends Error {}
+
 interface JobRow {
   user_id: string;
   started_at: number;
@@ -119,10 +122,17 @@ function startIndexer({ logFile, indexFile }: SearchWorkerData) {
     forget: index.prepare('DELETE FROM indexed WHERE job_id = ?'),
   };
 
+  /**
+   * Log bytes [from, to). Each read is its own snapshot (a read transaction held over a whole pass kept
+   * the log store's WAL from being checkpointed and slowed appends by a third), so a trim committed since
+   * the job's row was read shows as missing bytes: the pass is then dropped and done again.
+   */
   function read(jobId: string, from: number, to: number): Buffer {
     const first = (q.chunkAt.get(jobId, from) as { offset: number | null }).offset ?? from;
     const rows = q.chunks.all(jobId, first, to) as { offset: number; data: Buffer }[];
-    return Buffer.concat(rows.map((r) => r.data.subarray(Math.max(0, from - r.offset), Math.min(r.data.length, to - r.offset))));
+    const bytes = Buffer.concat(rows.map((r) => r.data.subarray(Math.max(0, from - r.offset), Math.min(r.data.length, to - r.offset))));
+    if (!rows[0] || rows[0].offset > from || bytes.length !== to - from) throw new LogMoved();
+    return bytes;
   }
 
   function drop(ids: { id: number }[]): void {
@@ -182,9 +192,7 @@ function startIndexer({ logFile, indexFile }: SearchWorkerData) {
     q.saveIndexed.run(jobId, from, line, terminal && from >= job.log_length ? 1 : 0);
   });
 
-  // One read snapshot of the logs per job, so that a trim committed meanwhile cannot shift the bytes read.
-  const indexJobConsistently = logs.transaction((jobId: string) => indexJob(jobId));
-  return { indexJob: indexJobConsistently, allJobs: q.allJobs, allIndexed: q.allIndexed, close: () => (logs.close(), index.close()) };
+  return { indexJob, allJobs: q.allJobs, allIndexed: q.allIndexed, close: () => (logs.close(), index.close()) };
 }
 
 // The work: jobs that changed, each indexed at most once per DELAY_MS (a log being written fast is
@@ -243,6 +251,10 @@ function step(): void {
       const took = Date.now() - now;
       restUntil = Date.now() + REST_FACTOR * took;
     } catch (err) {
+      if (err instanceof LogMoved) {
+        enqueue(jobId, 0);
+        return schedule();
+      }
       // The job's next change retries it; the store logs why.
       port.postMessage({ type: 'failed', message: `indexing ${jobId}: ${(err as Error).message}` } satisfies FromWorker);
     }
