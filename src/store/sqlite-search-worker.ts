@@ -200,8 +200,9 @@ function startIndexer({ logFile, indexFile }: SearchWorkerData) {
 // their turn are never indexed at all), and every pending job at once when a search asks (`sync`).
 const DELAY_MS = 1000;
 /**
- * Between two passes the indexer rests this many times as long as the last pass took (unless a search
- * waits), so it uses at most a quarter of a core: the appends it follows come first.
+ * While logs are being written, the indexer rests this many times as long as its last pass took between
+ * two passes (unless a search waits), so it uses at most a quarter of a core: the appends come first.
+ * When writing stops, it catches up at full speed.
  */
 const REST_FACTOR = 3;
 const port = parentPort!;
@@ -215,6 +216,7 @@ let immediate = false;
 let closed = false;
 /** No pass (but those a search waits for) before this time. */
 let restUntil = 0;
+let lastChangeAt = 0;
 
 function enqueue(jobId: string, due = Date.now() + DELAY_MS): void {
   // A later change does not postpone a job that is already waiting: it is indexed at most DELAY_MS late.
@@ -249,7 +251,7 @@ function step(): void {
     try {
       indexer.indexJob(jobId);
       const took = Date.now() - now;
-      restUntil = Date.now() + REST_FACTOR * took;
+      restUntil = Date.now() - lastChangeAt < DELAY_MS ? Date.now() + REST_FACTOR * took : 0;
     } catch (err) {
       if (err instanceof LogMoved) {
         enqueue(jobId, 0);
@@ -280,7 +282,10 @@ for (const gone of done.keys()) enqueue(gone, 0);
 schedule();
 
 port.on('message', (msg: ToWorker) => {
-  if (msg.type === 'changed') for (const id of msg.jobIds) enqueue(id);
+  if (msg.type === 'changed') {
+    lastChangeAt = Date.now();
+    for (const id of msg.jobIds) enqueue(id);
+  }
   else if (msg.type === 'sync') {
     syncs.push({ seq: msg.seq, jobs: new Set(pending.keys()) });
     answerSyncs();
