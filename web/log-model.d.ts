@@ -3,7 +3,7 @@ export const TIMESTAMP_RE: RegExp;
 export function stateAfter(before: string, text: string): string;
 export function stripAnsi(text: string): string;
 export function displayParts(line: string, state: string): { ts: string; body: string; state: string };
-export function plainText(line: string, withTs?: boolean): string;
+export function plainText(line: string, withTs?: boolean | ((ts: string) => string)): string;
 
 export class LogModel {
   lines: string[];
@@ -23,7 +23,7 @@ export class LogSearch {
   query: string;
   matchLines: number[];
   readonly count: number;
-  setQuery(query: string, withTs: boolean): boolean;
+  setQuery(query: string, withTs: boolean | ((ts: string) => string)): boolean;
   update(): void;
   match(k: number): { line: number; nth: number };
   firstAtOrAfter(i: number): number;

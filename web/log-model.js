@@ -6,6 +6,7 @@
  *
  * Plain JavaScript without DOM use, so that the Node tests import it as it is.
  */
+import { withoutMarkers } from './section-markers.js';
 
 /** A leading ISO-8601 UTC timestamp and its space, as `buildlog run` and Apify write them. */
 export const TIMESTAMP_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z /;
@@ -115,10 +116,10 @@ export function stripAnsi(text) {
 }
 
 /**
- * What one stored line shows: its timestamp (kept apart, so it can be dimmed or hidden), and the body a
- * terminal would leave on screen: after a carriage return only the text written last is visible
- * (progress bars), with the style state that the overwritten text left. `state` is the SGR prefix active
- * at the start of the line.
+ * What one stored line shows: its timestamp (kept apart, so it can be dimmed, hidden or shown in another
+ * form), and the body a terminal would leave on screen, without section marker syntax: after a carriage
+ * return only the text written last is visible (progress bars), with the style state that the
+ * overwritten text left. `state` is the SGR prefix active at the start of the line.
  * @param {string} line
  * @param {string} state
  * @returns {{ ts: string, body: string, state: string }}
@@ -132,6 +133,9 @@ export function displayParts(line, state) {
       line = line.slice(ts.length);
     }
   }
+  const bare = withoutMarkers(line);
+  if (bare === null) return { ts: '', body: '', state };
+  line = bare;
   let end = line.length;
   while (end > 0 && line.charCodeAt(end - 1) === 13) end--;
   if (end !== line.length) line = line.slice(0, end);
@@ -145,10 +149,16 @@ export function displayParts(line, state) {
   return { ts, body: line, state };
 }
 
-/** What search matches and what the rendered line shows as text (with its timestamp when `withTs`). */
+/**
+ * What search matches and what the rendered line shows as text: with its timestamp as logged when `withTs`
+ * is true, as `withTs` formats it when it is a function, without it when false.
+ * @param {string} line
+ * @param {boolean | ((ts: string) => string)} withTs
+ */
 export function plainText(line, withTs = true) {
   const { ts, body } = displayParts(line, '');
-  return (withTs ? ts : '') + stripAnsi(body);
+  const shown = !ts || !withTs ? '' : withTs === true ? ts : withTs(ts);
+  return shown + stripAnsi(body);
 }
 
 export class LogModel {
@@ -248,6 +258,7 @@ export class LogSearch {
   constructor(model) {
     this.model = model;
     this.query = '';
+    /** @type {boolean | ((ts: string) => string)} */
     this.withTs = true;
     /** Line index of each match, in order (a line with two matches is there twice). */
     this.matchLines = /** @type {number[]} */ ([]);
@@ -258,7 +269,7 @@ export class LogSearch {
     this.plain = [];
   }
 
-  /** @param {string} query @param {boolean} withTs */
+  /** @param {string} query @param {boolean | ((ts: string) => string)} withTs as plainText takes it */
   setQuery(query, withTs) {
     const q = query.toLowerCase();
     if (q === this.query && withTs === this.withTs) return false;
