@@ -4,6 +4,7 @@ import type { Page } from 'playwright-core';
 import { LogModel, LogSearch, plainText, stateAfter } from '../web/log-model.js';
 import { launchChromium, type Browser } from './helpers/browser.js';
 import { api, append, createJob, finish, startTestServer, type TestServer } from './helpers/server.js';
+import './helpers/viewer-hooks.js';
 
 /** Fails the test when the server refused an append or a status change (a 429 would otherwise go unseen). */
 async function ok(response: Promise<Response>) {
@@ -20,22 +21,6 @@ async function appendAll(server: TestServer, id: string, bytes: Buffer) {
 
 const T = { timeout: 60_000 };
 const WAIT = { timeout: 15_000 };
-
-/** The viewer's test hooks (window.buildlogViewer). */
-interface ViewerHooks {
-  metrics: { firstScreenMs: number | null; backlogBytes: number; bytes: number; reconnects: number; requests: number };
-  lineCount: number;
-  following: boolean;
-  streamDone: boolean;
-  renderedRows: number;
-  line(i: number): string;
-}
-declare global {
-  interface Window {
-    buildlogViewer: ViewerHooks;
-    __pwned?: unknown;
-  }
-}
 
 const ts = (i: number) => `2024-05-01T12:00:${String(i % 60).padStart(2, '0')}.${String(i % 1000).padStart(3, '0')}Z `;
 
@@ -155,7 +140,8 @@ describe('viewer page (Chromium)', () => {
     assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
     assert.equal(page.headers.get('referrer-policy'), 'no-referrer');
     assert.match(await page.text(), /<script type="module" src="\/viewer\/viewer.js">/);
-    for (const asset of ['/viewer/viewer.js', '/viewer/log-model.js', '/viewer/render.js', '/viewer/vendor/ansi_up.js']) {
+    const assets = ['viewer.js', 'log-model.js', 'render.js', 'format.js', 'sections.js', 'section-markers.js', 'timestamps.js', 'vendor/ansi_up.js'];
+    for (const asset of assets.map((a) => `/viewer/${a}`)) {
       const res = await fetch(`${server.url}${asset}`);
       assert.equal(res.status, 200, asset);
       assert.match(res.headers.get('content-type') ?? '', /javascript/, asset);
@@ -169,6 +155,7 @@ describe('viewer page (Chromium)', () => {
       '/viewer/vendor/other.js',
       '/viewer/index.html',
       '/viewer/log-model.d.ts',
+      '/viewer/sections.d.ts',
       '/viewer/',
     ]) {
       const res = await fetch(`${server.url}${path}`);
@@ -218,9 +205,9 @@ describe('viewer page (Chromium)', () => {
     const stamp = row(page, 300).locator('.ts');
     assert.equal(await stamp.textContent(), ts(300));
     assert.equal(await stamp.evaluate((e) => getComputedStyle(e).color), 'rgb(110, 118, 129)');
-    await page.locator('#show-ts').uncheck();
+    await page.locator('#ts-mode').selectOption('off');
     assert.equal(await stamp.isVisible(), false);
-    await page.locator('#show-ts').check();
+    await page.locator('#ts-mode').selectOption('utc');
     assert.equal(await stamp.isVisible(), true);
 
     // Jump to the top and back.

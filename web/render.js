@@ -1,6 +1,8 @@
 // @ts-check
 import { AnsiUp } from './vendor/ansi_up.js';
 import { displayParts } from './log-model.js';
+import { formatDuration } from './format.js';
+import { sectionHash } from './sections.js';
 
 /**
  * One line of the log as HTML, made only when the line is on screen. ansi_up escapes the text (`<`, `>`,
@@ -19,10 +21,11 @@ export function escapeHtml(text) {
 /**
  * @param {string} line the stored line, escape sequences and all
  * @param {string} state the SGR prefix active at its start (from LogModel.stateAt)
+ * @param {((ts: string) => string) | null} formatTs how its timestamp shows (null: as logged)
  */
-export function lineHtml(line, state) {
+export function lineHtml(line, state, formatTs = null) {
   const parts = displayParts(line, state);
-  const ts = parts.ts ? `<span class="ts">${escapeHtml(parts.ts)}</span>` : '';
+  const ts = parts.ts ? `<span class="ts">${escapeHtml(formatTs ? formatTs(parts.ts) : parts.ts)}</span>` : '';
   if (parts.body.indexOf('\x1b') === -1 && parts.state === '') return ts + escapeHtml(parts.body);
   // Each line starts from a reset, then the state earlier lines left, so lines render independently.
   const html = ansi.ansi_to_html(`\x1b[0m${parts.state}${parts.body}`);
@@ -85,4 +88,21 @@ export function highlight(el, query, current, skip) {
       range.surroundContents(mark);
     }
   }
+}
+
+/**
+ * What a section's header row shows besides its line: a fold toggle before it, and after it the
+ * duration (or that the section is still open) and a link to it.
+ * @param {import('./sections.js').Section} s
+ * @param {boolean} live whether the job still runs (an open section is then running)
+ */
+export function sectionHeadHtml(s, live) {
+  const toggle = `<button type="button" class="fold" aria-expanded="${!s.folded}" title="${s.folded ? 'Unfold' : 'Fold'} this section" aria-label="${s.folded ? 'Unfold' : 'Fold'} ${escapeHtml(s.title)}"></button>`;
+  let state = '';
+  if (s.endLine === null) state = live ? 'running' : 'not closed';
+  else if (s.startedAt !== null && s.finishedAt !== null) state = formatDuration(Math.max(0, s.finishedAt - s.startedAt));
+  const open = s.endLine === null ? (live ? ' running' : ' unclosed') : '';
+  const duration = state ? `<span class="dur${open}">${state}</span>` : '';
+  const link = `<a class="sec-link" href="${escapeHtml(sectionHash(s))}" title="Link to this section">#</a>`;
+  return { toggle, meta: `<span class="sec-meta">${duration}${link}</span>` };
 }

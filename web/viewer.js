@@ -12,18 +12,21 @@
  * - Rendering: lines are strings in a LogModel; the scroll area has the height of all lines and holds
  *   elements only for the lines in view (plus a margin); they are made per animation frame, so follow
  *   mode costs one small DOM update per frame however fast lines come.
+ * - Sections (web/sections.js): folded ones have no rows; rows map to lines through it.
  */
-import { LogModel, LogSearch } from './log-model.js';
-import { highlight, lineHtml } from './render.js';
+import { LogModel, LogSearch, plainText } from './log-model.js';
+import { escapeHtml, highlight, lineHtml, sectionHeadHtml } from './render.js';
 import { formatDuration, formatTime } from './format.js';
+import { Sections, sectionFromHash } from './sections.js';
+import { keepTimestampMode, keptTimestampMode, timestampFormatter, timestampMode } from './timestamps.js';
 import { getToken, saveToken as storeToken, takeTokenFromAddress } from './token.js';
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED']);
+const FAILED = new Set(['FAILED', 'TIMED-OUT', 'ABORTED']);
 /** Browsers cap an element's height (Chrome near 33.5M px): beyond this, scroll positions are scaled. */
 const MAX_HEIGHT = 8_000_000;
 /** Lines rendered above and below the visible ones. */
 const OVERSCAN = 30;
-const TS_KEY = 'buildlog.viewer.timestamps';
 
 /** @param {string} id */
 function el(id) {
@@ -49,7 +52,8 @@ const ui = {
   searchCount: el('search-count'),
   searchPrev: el('search-prev'),
   searchNext: el('search-next'),
-  showTs: /** @type {HTMLInputElement} */ (el('show-ts')),
+  tsMode: /** @type {HTMLSelectElement} */ (el('ts-mode')),
+  truncated: el('truncated'),
   followState: el('follow-state'),
   jumpTop: el('jump-top'),
   jumpEnd: el('jump-end'),
@@ -93,6 +97,7 @@ let gen = 0;
 let controllers = new Set();
 let model = new LogModel();
 let search = new LogSearch(model);
+let sections = new Sections();
 /** @type {any} */
 let job = null;
 /** @type {'build' | 'run' | null} */
@@ -110,6 +115,10 @@ let currentMatch = -1;
 let selection = null;
 /** @type {number | null} a `#L` line to show once it has arrived */
 let pendingLine = null;
+/** @type {string | null} a `#section=` section to show once it has arrived */
+let pendingSection = null;
+/** @type {import('./sections.js').Section | null | undefined} the section open when the job failed (undefined: not looked for yet) */
+let failedSection;
 
 const metrics = { firstScreenMs: /** @type {number | null} */ (null), backlogBytes: 0, bytes: 0, reconnects: 0, requests: 0 };
 
@@ -240,9 +249,23 @@ function setJob(data) {
   ui.finished.textContent = job.finishedAt ? formatTime(job.finishedAt) : TERMINAL.has(job.status) ? '–' : 'running…';
   ui.finished.title = job.finishedAt ?? '';
   document.title = `${job.status} · ${kindLabel} ${jobId} · buildlog`;
+  showTruncation(job.logTruncatedBytes ?? 0);
+  refreshTimestamps();
   updateDuration();
   updateFollowState();
   scheduleRender();
+}
+
+/**
+ * The notice a stripped read starts with once retention dropped the head of the log: from the job's
+ * `logTruncatedBytes`, or from where the log response started (whichever says more).
+ * @param {number} bytes
+ */
+function showTruncation(bytes) {
+  if (bytes <= trimmedBefore) return;
+  trimmedBefore = bytes;
+  ui.truncated.textContent = `[buildlog] ${bytes.toLocaleString('en')} bytes at the start of this log were dropped: the server keeps only the end of each log.`;
+  ui.truncated.hidden = false;
 }
 
 function durationMs() {
@@ -333,7 +356,7 @@ async function followLog(g) {
     let skip = 0;
     if (offset > next) {
       // The bytes in between fell out of the server's retention window.
-      if (first) trimmedBefore = offset;
+      if (first) showTruncation(offset);
       else model.appendNotice(`[buildlog viewer: ${(offset - next).toLocaleString('en')} bytes logged meanwhile are no longer kept]`);
       decoder = new TextDecoder('utf-8');
     } else skip = next - offset;
@@ -405,6 +428,7 @@ async function dropped(g, delay) {
 function ingest(text) {
   const before = model.lineCount;
   model.append(text);
+  sections.update(model);
   if (!following) newSincePause += model.lineCount - before;
   scheduleRender();
 }
@@ -444,7 +468,7 @@ function endMarkerShown() {
 }
 
 function totalRows() {
-  return model.lineCount + (endMarkerShown() ? 1 : 0);
+  return sections.rowCount(model.lineCount) + (endMarkerShown() ? 1 : 0);
 }
 
 /** Scroll geometry: virtual pixels (line i at i * LH) against the element's real, capped height. */
@@ -478,18 +502,18 @@ function render() {
     gutterDigits = digits;
     ui.content.style.setProperty('--gutter', `${digits + 1}ch`);
   }
+  unfoldFailedSection();
+  const target = scrollTarget(ui.log.clientHeight);
   const g = geometry();
   if (g.realH !== contentHeight) {
     contentHeight = g.realH;
     ui.content.style.height = `${g.realH}px`;
   }
-  if (pendingLine !== null && pendingLine <= model.lineCount && (pendingLine <= model.lines.length || backlogDone)) {
-    // A #L line: shown once it has arrived; the reader then reads there, so follow mode stops.
-    const line = pendingLine;
-    pendingLine = null;
+  if (target) {
+    // The reader then reads there, so follow mode stops.
     following = false;
     updateFollowState();
-    ui.log.scrollTop = toReal(g, (line - 1) * LH - Math.min(g.clientH / 3, 4 * LH));
+    ui.log.scrollTop = toReal(g, target.row * LH - target.above);
   }
   if (following && ui.log.scrollTop < g.maxReal) ui.log.scrollTop = g.maxReal;
   const scrollTop = ui.log.scrollTop;
@@ -499,8 +523,9 @@ function render() {
   const from = Math.max(0, Math.floor(v / LH) - OVERSCAN);
   const to = Math.min(count, Math.ceil((v + g.clientH) / LH) + OVERSCAN);
   const partialIndex = model.partial === '' ? -1 : model.lines.length;
+  const shown = sections.rowCount(model.lineCount);
   for (const [i, row] of rows) {
-    if (i < from || i >= to || row._key !== rowKey(i, partialIndex)) {
+    if (i < from || i >= to || row._key !== rowKey(i, shown, partialIndex)) {
       row.remove();
       rows.delete(i);
     }
@@ -510,7 +535,7 @@ function render() {
   for (let i = from; i < to; i++) {
     let row = rows.get(i);
     if (!row) {
-      row = makeRow(i, partialIndex);
+      row = makeRow(i, shown, partialIndex);
       rows.set(i, row);
       (fragment ??= document.createDocumentFragment()).appendChild(row);
     }
@@ -530,10 +555,50 @@ function render() {
   }
 }
 
-/** What a row shows, to know when it must be made again. @param {number} i @param {number} partialIndex */
-function rowKey(i, partialIndex) {
-  if (i === model.lineCount) return `end:${job?.status}`;
-  return `${i === partialIndex ? `p${model.partialVersion}` : 'c'}${isSelected(i) ? 's' : ''}${search.query ? `q${searchEpoch}` : ''}`;
+/**
+ * Where a link asks the view to go, once what it names has arrived (unfolding what hides it): the row,
+ * and how far below the top of the view; null when nothing asks.
+ * @param {number} clientH
+ */
+function scrollTarget(clientH) {
+  if (pendingLine !== null && pendingLine <= model.lineCount && (pendingLine <= model.lines.length || backlogDone)) {
+    const line = pendingLine - 1;
+    pendingLine = null;
+    sections.reveal(line);
+    return { row: sections.rowOf(line), above: Math.min(clientH / 3, 4 * LH) };
+  }
+  if (pendingSection !== null) {
+    const s = sections.byName(pendingSection);
+    if (s) {
+      pendingSection = null;
+      sections.unfold(s);
+      return { row: sections.rowOf(s.line), above: LH };
+    }
+    if (streamDone) pendingSection = null; // no such section
+  }
+  return null;
+}
+
+/**
+ * Unfolds the section open when the job failed (and the ones around it), once the whole log is in. An
+ * open section runs to the end of the log, where the view is unless the reader moved it: the view then
+ * shows the section, or its end (where it failed) if it does not fit.
+ */
+function unfoldFailedSection() {
+  if (failedSection !== undefined || !streamDone || !job || !TERMINAL.has(job.status)) return;
+  failedSection = FAILED.has(job.status) ? sections.innermostOpen() : null;
+  if (failedSection) sections.unfold(failedSection);
+}
+
+/**
+ * What a row shows, to know when it must be made again.
+ * @param {number} i @param {number} shown rows of lines @param {number} partialIndex
+ */
+function rowKey(i, shown, partialIndex) {
+  if (i === shown) return `end:${job?.status}`;
+  const line = sections.lineAt(i);
+  const head = sections.headers.has(line) ? `h${sections.version}${job && TERMINAL.has(job.status) ? 'e' : ''}` : '';
+  return `${line}${line === partialIndex ? `p${model.partialVersion}` : 'c'}${isSelected(line) ? 's' : ''}${search.query ? `q${searchEpoch}` : ''}${head}`;
 }
 
 /** @param {number} i 0-based */
@@ -542,11 +607,11 @@ function isSelected(i) {
 }
 let searchEpoch = 0;
 
-/** @param {number} i @param {number} partialIndex */
-function makeRow(i, partialIndex) {
+/** @param {number} i @param {number} shown rows of lines @param {number} partialIndex */
+function makeRow(i, shown, partialIndex) {
   const row = /** @type {HTMLElement & { _key?: string }} */ (document.createElement('div'));
-  row._key = rowKey(i, partialIndex);
-  if (i === model.lineCount) {
+  row._key = rowKey(i, shown, partialIndex);
+  if (i === shown) {
     row.className = 'row end-marker';
     row.dataset.status = job.status;
     const exit = job.exitCode === null || job.exitCode === undefined ? '' : ` · exit code ${job.exitCode}`;
@@ -556,12 +621,25 @@ function makeRow(i, partialIndex) {
     row.textContent = `${kind === 'run' ? 'Run' : 'Build'} finished: ${job.status}${exit}${took}${message}`;
     return row;
   }
-  const n = i + 1;
-  row.className = isSelected(i) ? 'row selected' : 'row';
-  row.innerHTML = `<a class="ln" href="#L${n}" data-n="${n}"></a><span class="tx">${lineHtml(model.line(i), model.stateAt(i))}</span>`;
+  const line = sections.lineAt(i);
+  const n = line + 1;
+  row.className = isSelected(line) ? 'row selected' : 'row';
+  const text = model.line(line);
+  const html = lineHtml(text, model.stateAt(line), tsFormat);
+  const head = sections.headers.get(line);
+  if (head) {
+    const { toggle, meta } = sectionHeadHtml(head, !(job && TERMINAL.has(job.status)));
+    // A header with no text of its own (`section_start:…:name\r\e[0K` alone) shows the section's name.
+    const shownText = plainText(text, false) === '' ? `${html}${escapeHtml(head.title)}` : html;
+    row.className += `${head.folded ? ' section folded' : ' section'}${head === failedSection ? ' failed' : ''}`;
+    row.dataset.section = head.name;
+    row.innerHTML = `<a class="ln" href="#L${n}" data-n="${n}"></a>${toggle}<span class="tx">${shownText}</span>${meta}`;
+  } else {
+    row.innerHTML = `<a class="ln" href="#L${n}" data-n="${n}"></a><span class="tx">${html}</span>`;
+  }
   if (search.query) {
     const cur = currentMatch >= 0 && currentMatch < search.count ? search.match(currentMatch) : null;
-    highlight(/** @type {HTMLElement} */ (row.lastElementChild), search.query, cur && cur.line === i ? cur.nth : -1, ui.showTs.checked ? null : '.ts');
+    highlight(/** @type {HTMLElement} */ (row.querySelector('.tx')), search.query, cur && cur.line === line ? cur.nth : -1, tsMode === 'off' ? '.ts' : null);
   }
   return row;
 }
@@ -572,10 +650,11 @@ function invalidateRows() {
   scheduleRender();
 }
 
-/** @param {number} i 0-based @param {boolean} center */
+/** Shows a line, unfolding what hides it. @param {number} i 0-based @param {boolean} center */
 function scrollToLine(i, center = true) {
+  sections.reveal(i);
   const g = geometry();
-  const v = i * LH - (center ? (g.clientH - LH) / 2 : Math.min(g.clientH / 3, 4 * LH));
+  const v = sections.rowOf(i) * LH - (center ? (g.clientH - LH) / 2 : Math.min(g.clientH / 3, 4 * LH));
   ui.log.scrollTop = toReal(g, v);
   scheduleRender();
 }
@@ -628,7 +707,7 @@ function updateFollowState() {
   else if (live) setFollowState(following ? 'Following live output' : 'Paused · scroll to the end to follow');
   else if (streamDone) {
     const lines = model.lineCount.toLocaleString('en');
-    setFollowState(`${lines} line${model.lineCount === 1 ? '' : 's'}${trimmedBefore ? ` · the first ${trimmedBefore.toLocaleString('en')} bytes are no longer kept` : ''}`);
+    setFollowState(`${lines} line${model.lineCount === 1 ? '' : 's'}`);
   } else setFollowState('Loading…');
 }
 
@@ -653,7 +732,7 @@ ui.jumpEndFloat.addEventListener('click', jumpToEnd);
 ui.jumpTop.addEventListener('click', jumpToTop);
 
 // ---------------------------------------------------------------------------------------------------
-// Line links: #L12 and #L12-L20.
+// Line links (#L12 and #L12-L20), section links (#section=<name>), folding.
 
 /** @returns {[number, number] | null} */
 function parseHash() {
@@ -668,10 +747,32 @@ function applyHash() {
   selection = parseHash();
   invalidateRows();
   if (selection) pendingLine = selection[0];
+  pendingSection = sectionFromHash(location.hash);
 }
 
 ui.content.addEventListener('click', (event) => {
   const target = /** @type {HTMLElement} */ (event.target);
+  const row = /** @type {HTMLElement | null} */ (target.closest?.('.row.section'));
+  if (row && target.closest('a.sec-link')) {
+    // Also when the address holds this link already (then no hashchange would come).
+    event.preventDefault();
+    history.replaceState(null, '', /** @type {HTMLAnchorElement} */ (target.closest('a.sec-link')).getAttribute('href'));
+    applyHash();
+    return;
+  }
+  // The toggle, or the header's text (unless text is being selected, or a link in it clicked).
+  const onText = target.closest('.tx') && !target.closest('a') && getSelection()?.isCollapsed !== false;
+  if (row && (target.closest('button.fold') || onText)) {
+    const n = Number(row.querySelector('a.ln')?.getAttribute('data-n'));
+    const s = sections.headers.get(n - 1);
+    if (s) {
+      sections.toggle(s);
+      following = false;
+      updateFollowState();
+      scheduleRender();
+    }
+    return;
+  }
   const link = target.closest?.('a.ln');
   if (!(link instanceof HTMLAnchorElement)) return;
   event.preventDefault();
@@ -715,13 +816,13 @@ function goToMatch(k) {
 
 function firstVisibleLine() {
   const g = geometry();
-  return Math.floor(toVirtual(g, ui.log.scrollTop) / LH);
+  return sections.lineAt(Math.floor(toVirtual(g, ui.log.scrollTop) / LH));
 }
 
 let searchTimer = 0;
 function runSearch() {
   clearTimeout(searchTimer);
-  const changed = search.setQuery(ui.search.value, ui.showTs.checked);
+  const changed = search.setQuery(ui.search.value, searchTs());
   if (!changed) return;
   searchEpoch++;
   currentMatch = -1;
@@ -780,31 +881,42 @@ addEventListener('keydown', (event) => {
 });
 
 // ---------------------------------------------------------------------------------------------------
-// Timestamps: dimmed, or hidden.
+// Timestamps: in UTC as logged, local time, time since the job started, or hidden (web/timestamps.js).
 
-/** @param {boolean} show */
-function setTimestamps(show) {
-  ui.showTs.checked = show;
-  document.body.classList.toggle('hide-ts', !show);
-  try {
-    localStorage.setItem(TS_KEY, show ? '1' : '0');
-  } catch {
-    // not kept then
-  }
+let tsMode = keptTimestampMode();
+/** @type {((ts: string) => string) | null} null: as logged */
+let tsFormat = null;
+let tsFormatFor = '';
+
+/** Shows the timestamps anew when the mode or the job's start (for 'elapsed') changed. */
+function refreshTimestamps() {
+  const start = job?.startedAt ? Date.parse(job.startedAt) : null;
+  const key = `${tsMode}:${start}`;
+  if (key === tsFormatFor) return;
+  tsFormatFor = key;
+  tsFormat = timestampFormatter(tsMode, start);
+  document.body.classList.toggle('hide-ts', tsMode === 'off');
+  ui.tsMode.value = tsMode;
   if (search.query) {
-    search.setQuery(ui.search.value, show);
+    search.setQuery(ui.search.value, searchTs());
     searchEpoch++;
     currentMatch = Math.min(currentMatch, search.count - 1);
     updateSearchCount();
-    invalidateRows();
   }
+  invalidateRows();
 }
-ui.showTs.addEventListener('change', () => setTimestamps(ui.showTs.checked));
-try {
-  if (localStorage.getItem(TS_KEY) === '0') setTimestamps(false);
-} catch {
-  // default: shown, dimmed
+
+/** How search sees timestamps: as shown. */
+function searchTs() {
+  return tsMode === 'off' ? false : (tsFormat ?? true);
 }
+
+ui.tsMode.addEventListener('change', () => {
+  tsMode = timestampMode(ui.tsMode.value);
+  keepTimestampMode(tsMode);
+  refreshTimestamps();
+});
+refreshTimestamps();
 
 // ---------------------------------------------------------------------------------------------------
 // Raw and download links; with a token they are fetched with it (a plain link cannot send the header).
@@ -886,6 +998,8 @@ function start() {
   const g = gen;
   model = new LogModel();
   search = new LogSearch(model);
+  sections = new Sections();
+  failedSection = undefined;
   job = null;
   kind = null;
   streamDone = false;
@@ -893,6 +1007,7 @@ function start() {
   firstScreenPending = true;
   reconnecting = false;
   trimmedBefore = 0;
+  ui.truncated.hidden = true;
   following = true;
   newSincePause = 0;
   currentMatch = -1;
@@ -936,6 +1051,10 @@ Object.defineProperty(window, 'buildlogViewer', {
       return rows.size;
     },
     line: (/** @type {number} */ i) => model.line(i),
+    /** The sections found: name, header line and end line (0-based), folded. */
+    get sections() {
+      return sections.list.map(({ name, line, endLine, folded }) => ({ name, line, endLine, folded }));
+    },
   },
 });
 
