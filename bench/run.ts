@@ -111,6 +111,7 @@ interface FanoutResult {
   p99: number;
   lost: number;
   failed: number;
+  reasons: string;
   ackP50: number;
   ackP99: number;
   cpu: number;
@@ -139,6 +140,7 @@ async function fanout(proc: Proc, target: Target, logCount: number, perLog: numb
     p99: percentile(followers.latencies, 99),
     lost,
     failed: followers.failed,
+    reasons: [...followers.reasons].map(([k, v]) => `${k} x${v}`).join(', '),
     ackP50: percentile(published.ackLatencies, 50),
     ackP99: percentile(published.ackLatencies, 99),
     cpu,
@@ -162,7 +164,7 @@ async function sideBySide(logCount: number, perLog: number, rate: number, secs: 
 }
 
 const describe = (r: FanoutResult) =>
-  `connect ${r.connectSecs.toFixed(2)} s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, lost ${r.lost}, failed ${r.failed}, publish ack p50 ${ms(r.ackP50)} p99 ${ms(r.ackP99)}, CPU ${(r.cpu * 100).toFixed(0)}%`;
+  `connect ${r.connectSecs.toFixed(2)} s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, lost ${r.lost}, failed ${r.failed}${r.reasons ? ` (${r.reasons})` : ''}, publish ack p50 ${ms(r.ackP50)} p99 ${ms(r.ackP99)}, CPU ${(r.cpu * 100).toFixed(0)}%`;
 
 async function fanoutRow(): Promise<void> {
   const [peer, ours] = await sideBySide(50, 20, 10, 10);

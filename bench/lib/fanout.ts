@@ -26,7 +26,7 @@ export function buildlogTarget(): Target {
 export const NCHAN_HTTP = `
   nchan_shared_memory_size 512m;
   server {
-    listen 127.0.0.1:{{port}};
+    listen 127.0.0.1:{{port}} backlog=4096;
     location ~ ^/pub/(\\w+)$ { nchan_publisher; nchan_channel_id $1; nchan_message_buffer_length 20; nchan_message_timeout 30s; }
     location ~ ^/sub/(\\w+)$ { nchan_subscriber http-raw-stream; nchan_channel_id $1; nchan_subscriber_first_message newest; }
   }`;
@@ -84,6 +84,8 @@ export interface Followers {
   /** Seconds from the first request until every follower had its response head. */
   connectSecs: number;
   failed: number;
+  /** Why followers failed: error codes or HTTP statuses, with counts. */
+  reasons: Map<string, number>;
   latencies: number[];
   list: Follower[];
   close(): void;
@@ -99,6 +101,11 @@ export async function openFollowers(url: string, target: Target, logs: string[],
   const latencies: number[] = [];
   const list: Follower[] = [];
   let failed = 0;
+  const reasons = new Map<string, number>();
+  const fail = (why: string) => {
+    failed++;
+    reasons.set(why, (reasons.get(why) ?? 0) + 1);
+  };
   const t0 = performance.now();
   const heads: Promise<void>[] = [];
   let i = 0;
@@ -111,7 +118,7 @@ export async function openFollowers(url: string, target: Target, logs: string[],
         new Promise<void>((resolve) => {
           const req = request(url + target.followPath(log, i), { agent, localAddress }, (res) => {
             f.res = res;
-            if (res.statusCode !== 200) failed++;
+            if (res.statusCode !== 200) fail(`HTTP ${res.statusCode}`);
             let partial = '';
             res.setEncoding('latin1');
             res.on('data', (chunk: string) => {
@@ -130,8 +137,8 @@ export async function openFollowers(url: string, target: Target, logs: string[],
             res.on('error', () => undefined);
             resolve();
           });
-          req.on('error', () => {
-            failed++;
+          req.on('error', (err: NodeJS.ErrnoException) => {
+            fail(err.code ?? err.message);
             resolve();
           });
           req.end();
@@ -144,6 +151,7 @@ export async function openFollowers(url: string, target: Target, logs: string[],
   return {
     connectSecs,
     failed,
+    reasons,
     latencies,
     list,
     close() {

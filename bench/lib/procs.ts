@@ -57,14 +57,27 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Pro
 /** `buildlog serve` from dist/ (run `npm run build` first) with the bench flags and a fresh data dir. */
 export async function startBuildlog(extra: string[] = [], nodeArgs: string[] = []): Promise<Proc> {
   const dir = mkdtempSync(join(tmpdir(), 'buildlog-bench-'));
-  const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--port', String(port), '--data', join(dir, 'data'), '--log-level', 'warn', ...BENCH_FLAGS, ...extra], {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--port', '0', '--data', join(dir, 'data'), '--log-level', 'warn', ...BENCH_FLAGS, ...extra], {
     env: { ...process.env, BUILDLOG_TOKEN: TOKEN },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  await waitForPort(port, child);
+  // Port 0 and the address it prints: a port picked beforehand could be taken by another process meanwhile.
+  const url = await new Promise<string>((resolve, reject) => {
+    let err = '';
+    const onData = (c: Buffer) => {
+      err += c;
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m) {
+        child.stderr!.off('data', onData);
+        child.stderr!.pipe(process.stderr);
+        resolve(m[1]!);
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`buildlog serve exited with ${code}: ${err}`)));
+  });
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     pid: child.pid!,
     async stop() {
       await stopChild(child);
@@ -99,7 +112,15 @@ http {
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const child = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, child);
-  const worker = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+  // Something else may have taken the port between picking and binding it: then nginx has exited.
+  await sleep(200);
+  if (child.exitCode !== null) throw new Error(`nginx exited (port ${port} taken?)`);
+  let worker = 0;
+  for (let i = 0; i < 100 && !worker; i++) {
+    worker = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    if (!worker) await sleep(50);
+  }
+  if (!worker) throw new Error('nginx started no worker');
   return {
     url: `http://127.0.0.1:${port}`,
     pid: worker,

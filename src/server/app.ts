@@ -36,6 +36,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
   const store = new SqliteStore({
     dataDir: config.dataDir,
     retentionChars: config.retentionChars,
+    fsync: config.fsync,
     indexLogs: !config.searchIndexLazy,
     onProblem: (message) => reportProblem(message),
   });
@@ -87,7 +88,10 @@ export async function startServer(config: Config, logger: boolean | object = fal
       if (closing) throw serviceUnavailable('The server is shutting down; retry in a moment.', 1);
     });
     fastPath = await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient) }, () => closing);
-    await app.listen({ host: config.host, port: config.port });
+    // A crowd of followers (re)connecting at once, e.g. after a restart, must not overflow the accept queue
+    // (Node's default 511 drops SYNs, and each drop costs the client a 1 s, then 2 s... retransmit).
+    // The kernel caps it at net.core.somaxconn.
+    await app.listen({ host: config.host, port: config.port, backlog: 4096 });
     const reaper = new InactivityReaper(service, store, config.inactivityTimeoutSecs);
     reaper.start();
     const address = app.server.address();

@@ -93,12 +93,16 @@ export interface SqliteStoreOptions {
   indexLogs?: boolean;
   /** Where indexing problems are reported. */
   onProblem?: (message: string) => void;
+  /** fsync every commit, so an acknowledged append survives power loss too, not only a crash of the server. */
+  fsync?: boolean;
 }
 
 /**
- * The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a resolved append survives a
- * crash or power loss. Appends that arrive while the event loop is busy are committed together in one
- * transaction (group commit), so many producers share each fsync.
+ * The embedded store: one SQLite file in WAL mode. A resolved append is in the WAL, so it survives the
+ * server's crash (kill -9); with `fsync` (synchronous=FULL) every commit is also flushed to the disk, so it
+ * survives power loss, at the price of one fsync per commit (synchronous=NORMAL flushes at checkpoints).
+ * Appends that arrive while the event loop is busy are committed together in one transaction (group
+ * commit), so many producers share each commit and its fsync.
  */
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
@@ -123,7 +127,7 @@ export class SqliteStore implements Store {
       // cost nothing measurable on small appends.
       opened.pragma('page_size = 16384');
       opened.pragma('journal_mode = WAL');
-      opened.pragma('synchronous = FULL');
+      opened.pragma(`synchronous = ${options.fsync ? 'FULL' : 'NORMAL'}`);
       opened.pragma('busy_timeout = 5000');
     } catch (err) {
       opened?.close();
