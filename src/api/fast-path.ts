@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { JobKind } from '../core/job.js';
+import { isTerminal, type JobKind } from '../core/job.js';
 import type { RateLimits } from '../limits/rate-limit.js';
 import type { Encoding, FinishedLog } from '../reading/finished-log.js';
-import type { LogReads } from '../reading/log-reads.js';
+import type { ApiContext } from './context.js';
 import { CORS_RESPONSE_HEADERS } from './cors.js';
 import { finishedResponse, finishedResponseNow, type PlannedResponse } from './finished-response.js';
+import { logHeaders, type LogRequest } from './log-headers.js';
+import { pipeLog } from './log-stream.js';
 import { pickEncoding } from './range.js';
 
 /** Handles the request and returns true, or returns false and leaves it to Fastify. */
@@ -30,14 +32,16 @@ function simpleQuery(query: string | undefined): Record<string, boolean> | null 
 }
 
 /**
- * The answer to the API's most frequent request, a GET of a finished log that is in the cache, without
- * the framework: polling clients ask for it again and again and its bytes never change. Anything this
- * does not recognise as exactly that case (a token, a Range, private reads, an odd query, a cache miss,
- * a request over a rate limit, a server shutting down) goes to Fastify, whose routes answer it the same
- * way, so the wire does not tell the two paths apart: the same headers (CORS and rate-limit ones
- * included), the same counts against the same rate limits, the same bytes.
+ * The API's most frequent requests without the framework: a GET of a finished log that is in the cache
+ * (polling clients ask for it again and again and its bytes never change), and a follower of a running
+ * log arriving with a crowd. Anything this does not recognise as exactly such a request (a token, a
+ * Range, private reads, an odd query, an unknown or finished job not in the cache, a request over a
+ * limit, a server shutting down) goes to Fastify, whose routes answer it the same way, so the wire does
+ * not tell the two paths apart: the same headers (CORS and rate-limit ones included), the same counts
+ * against the same limits, the same bytes.
  */
-export function finishedLogFastPath(reads: LogReads, limits: RateLimits, isClosing: () => boolean): FastPath {
+export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () => boolean, warn: (err: Error) => void): FastPath {
+  const reads = ctx.service.reads;
   /** Heads of 200 answers per log and variant, flattened once: only the Date header differs between them. */
   const heads = new WeakMap<FinishedLog, Map<string, (string | number)[]>>();
   /** `Accept-Encoding` values seen (clients send the same few), and the coding each picks. */
@@ -51,30 +55,18 @@ export function finishedLogFastPath(reads: LogReads, limits: RateLimits, isClosi
     return e;
   };
 
-  return (req, res, fallback) => {
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || isClosing()) return false;
-    const h = req.headers;
-    if (h.authorization !== undefined || h.range !== undefined) return false;
-    const m = LOG_PATH.exec(req.url!);
-    if (!m) return false;
-    const id = (m[2] ?? m[3])!;
-    const log = reads.cached(id);
-    if (!log || (m[1] && KINDS[m[1]] !== log.kind)) return false;
-    const flags = simpleQuery(m[4]);
-    if (!flags) return false;
-    // Over a limit: Fastify answers (and counts the request once more, which changes nothing once over).
-    if (limits.check({ ip: req.socket.remoteAddress!, user: null, params: { id } })) return false;
-    const request = { id, view: flags.raw ? 'raw' : 'text', download: !!flags.download, encoding: encodingOf(h['accept-encoding']) } as const;
+  function sendFinished(req: IncomingMessage, res: ServerResponse, log: FinishedLog, request: LogRequest, fallback: () => void): void {
+    const ifNoneMatch = req.headers['if-none-match'];
     const variant = `${request.view}-${request.download}-${request.encoding}`;
-    const head = h['if-none-match'] === undefined ? heads.get(log)?.get(variant) : undefined;
+    const head = ifNoneMatch === undefined ? heads.get(log)?.get(variant) : undefined;
     if (head) {
       res.writeHead(200, head);
       res.end(request.encoding ? log.compressedNow(request.view, request.encoding) : log.view(request.view));
-      return true;
+      return;
     }
     const send = (planned: PlannedResponse) => {
       const flat: (string | number)[] = [];
-      for (const [name, value] of Object.entries({ ...CORS_RESPONSE_HEADERS, 'x-ratelimit-limit': limits.limitHeader(id), ...planned.headers })) {
+      for (const [name, value] of Object.entries({ ...CORS_RESPONSE_HEADERS, 'x-ratelimit-limit': limits.limitHeader(request.id), ...planned.headers })) {
         flat.push(name, value as string | number);
       }
       if (planned.status === 200) {
@@ -86,9 +78,48 @@ export function finishedLogFastPath(reads: LogReads, limits: RateLimits, isClosi
       res.end(planned.body);
     };
     // The first request for a compressed form waits for it; every later one is answered in this tick.
-    const ready = finishedResponseNow(log, request, h['if-none-match']);
+    const ready = finishedResponseNow(log, request, ifNoneMatch);
     if (ready) send(ready);
-    else finishedResponse(log, request, h['if-none-match'], undefined).then(send, () => (res.headersSent ? res.destroy() : fallback()));
+    else finishedResponse(log, request, ifNoneMatch, undefined).then(send, () => (res.headersSent ? res.destroy() : fallback()));
+  }
+
+  /** `stream=1` on a running job: the head at once, then stored bytes and every append. */
+  async function follow(req: IncomingMessage, res: ServerResponse, kind: JobKind | 'any', request: LogRequest, fallback: () => void): Promise<void> {
+    const ip = req.socket.remoteAddress!;
+    const job = await ctx.service.get(request.id, kind).catch(() => null);
+    const key = `ip:${ip}`;
+    // Counted only once it is certain that Fastify will not answer (and count) it instead.
+    if (!job || isTerminal(job.status) || ctx.streamSlots.count(key) >= ctx.streamSlots.maxPerClient) return fallback();
+    if (limits.check({ ip, user: null, params: { id: request.id } })) return fallback();
+    const info = await reads.info(request.id);
+    if (!info || isClosing()) return fallback();
+    const releaseSlot = ctx.streamSlots.acquire(key);
+    res.writeHead(200, { ...CORS_RESPONSE_HEADERS, 'x-ratelimit-limit': limits.limitHeader(request.id), ...logHeaders(request), 'X-Log-Offset': info.start });
+    res.flushHeaders();
+    pipeLog(ctx, res, { r: request, follow: true, from: info.start, notice: reads.notice(info.start), releaseSlot, warn });
+  }
+
+  return (req, res, fallback) => {
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || isClosing()) return false;
+    const h = req.headers;
+    if (h.authorization !== undefined || h.range !== undefined) return false;
+    const m = LOG_PATH.exec(req.url!);
+    if (!m) return false;
+    const flags = simpleQuery(m[4]);
+    if (!flags) return false;
+    const id = (m[2] ?? m[3])!;
+    const kind = m[1] ? KINDS[m[1]]! : 'any';
+    const request: LogRequest = { id, view: flags.raw ? 'raw' : 'text', download: !!flags.download, encoding: encodingOf(h['accept-encoding']) };
+    const log = reads.cached(id);
+    if (log) {
+      if (kind !== 'any' && kind !== log.kind) return false;
+      // Over a limit: Fastify answers (and counts the request once more, which changes nothing once over).
+      if (limits.check({ ip: req.socket.remoteAddress!, user: null, params: { id } })) return false;
+      sendFinished(req, res, log, request, fallback);
+      return true;
+    }
+    if (!flags.stream || req.method !== 'GET') return false;
+    follow(req, res, kind, request, fallback).catch((err: Error) => (res.headersSent ? (warn(err), res.destroy()) : fallback()));
     return true;
   };
 }

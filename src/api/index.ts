@@ -5,7 +5,7 @@ import { registerBodyDecoding, registerBodyParsers } from './body.js';
 import type { ApiContext } from './context.js';
 import { registerCors } from './cors.js';
 import { registerErrorHandling } from './errors.js';
-import { finishedLogFastPath, type FastPath } from './fast-path.js';
+import { logFastPath, type FastPath } from './fast-path.js';
 import { jobRoutes } from './jobs.js';
 import { actorRoutes } from './actors.js';
 import { storageRoutes } from './storages.js';
@@ -18,7 +18,7 @@ import { viewerRoutes } from './viewer.js';
 
 /**
  * The whole /v2 API on one Fastify instance. Returns the fast path the HTTP server tries first for GETs of
- * finished logs (none with private reads: those need the token checked).
+ * logs (none with private reads: those need the token checked).
  */
 export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosing: () => boolean): Promise<FastPath | null> {
   registerErrorHandling(app, ctx.config.maxBodyBytes);
@@ -41,5 +41,6 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosi
   producerRoutes(app, ctx);
   sectionRoutes(app, ctx);
   await viewerRoutes(app);
-  return ctx.config.privateReads ? null : finishedLogFastPath(ctx.service.reads, limits, isClosing);
+  const warn = (err: Error) => app.log.warn({ err }, 'log response failed');
+  return ctx.config.privateReads ? null : logFastPath(ctx, limits, isClosing, warn);
 }

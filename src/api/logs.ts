@@ -1,6 +1,4 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { pipeline, type Readable, type Transform } from 'node:stream';
-import { constants, createBrotliCompress, createGzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorizeRead } from '../auth/request-auth.js';
 import { ApiError, recordNotFound } from '../core/errors.js';
@@ -8,25 +6,17 @@ import { isTerminal, type JobKind } from '../core/job.js';
 import { NOT_FOUND_TEXT } from '../core/service.js';
 import { clientKey } from '../limits/rate-limit.js';
 import { compress, type FinishedLog } from '../reading/finished-log.js';
-import { strippedView, strippedViewStream } from '../text/stripped-view.js';
+import { strippedView } from '../text/stripped-view.js';
 import type { ApiContext } from './context.js';
 import { finishedResponse } from './finished-response.js';
 import { logEtag, logHeaders, type LogRequest } from './log-headers.js';
+import { pipeLog } from './log-stream.js';
 import { booleanParam, booleanQuery, JOB_ID_PARAMS, jobIdParam, queryOf, sectionParam, sectionQuery } from './params.js';
 import { etagMatches, parseRange, pickEncoding } from './range.js';
 import { resource } from './routes.js';
 import { content, errors } from './schemas.js';
 
 type Query = Record<string, string | string[] | undefined>;
-
-function compressor(encoding: 'gzip' | 'br', live: boolean): Transform {
-  // While following, every write is flushed so that a line reaches the reader as soon as it is logged.
-  if (encoding === 'gzip') return createGzip(live ? { flush: constants.Z_SYNC_FLUSH } : {});
-  return createBrotliCompress({
-    ...(live ? { flush: constants.BROTLI_OPERATION_FLUSH } : {}),
-    params: { [constants.BROTLI_PARAM_QUALITY]: live ? 4 : 6 },
-  });
-}
 
 /** Sends the head ourselves (with the headers hooks set on the reply) and leaves the body to the caller. */
 function takeOver(reply: FastifyReply, status: number, headers: OutgoingHttpHeaders) {
@@ -124,34 +114,10 @@ export async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: Fast
 
   const releaseSlot = follow ? ctx.streamSlots.acquire(clientKey(req)) : () => undefined;
   const res = takeOver(reply, status, headers);
-  res.flushHeaders();
+  if (follow) res.flushHeaders();
   if (req.method === 'HEAD') return void res.end();
 
-  let source: Readable;
-  if (follow) {
-    const follower = service.reads.follow(r.id, from, until);
-    ctx.followers.add(follower);
-    follower.once('close', () => {
-      ctx.followers.delete(follower);
-      releaseSlot();
-    });
-    source = follower;
-  } else {
-    // Without follow, the response ends at the length read above (the one Content-Length and ETag describe).
-    source = service.reads.stored(r.id, from, end);
-  }
-  const stages: (Readable | Transform)[] = [source];
-  // A whole-log stripped read starts with the truncation notice; a Range read keeps the log's offsets.
-  if (r.view === 'text') stages.push(strippedViewStream(range ? null : service.reads.notice(info.start)));
-  if (r.encoding) stages.push(compressor(r.encoding, follow));
-  pipeline([...stages, res], (err) => {
-    // Ended early by a shutdown: the connection goes too (its head said keep-alive), so the server can finish closing.
-    if (!err && 'stopped' in source && source.stopped) req.raw.socket.end();
-    if (!err) return;
-    res.destroy();
-    // A reader that goes away mid-stream is normal; anything else is worth a line in the server log.
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') req.log.warn({ err }, 'log response failed');
-  });
+  pipeLog(ctx, res, { r, follow, from, until: follow ? until : end, notice: range ? null : service.reads.notice(info.start), releaseSlot, warn: (err) => req.log.warn({ err }, 'log response failed') });
 }
 
 export const LOG_QUERY = queryOf({

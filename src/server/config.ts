@@ -32,7 +32,7 @@ export interface Config {
   gracefulAbortSecs: number;
   /** An unfinished job with no append, heartbeat or status change for this long becomes TIMED-OUT; 0 = never. */
   inactivityTimeoutSecs: number;
-  /** fsync every commit: acknowledged appends survive power loss, not only a crash of the server. */
+  /** fsync every commit (the default): acknowledged appends survive power loss and a failing disk, not only a crash of the server. */
   fsync: boolean;
   /** Bytes of finished logs (their final views and compressed forms) kept in memory, ready to serve. */
   readCacheBytes: number;
@@ -76,7 +76,7 @@ export const SERVER_SETTINGS: readonly Setting[] = [
   { key: 'maxBytesPerUser', flag: '--max-bytes-per-user <n>', env: 'BUILDLOG_MAX_BYTES_PER_USER', kind: 'integer', default: 0, min: 0, help: 'log bytes one user may append over all jobs (0: no limit)' },
   { key: 'inactivityTimeoutSecs', flag: '--inactivity-timeout-secs <n>', env: 'BUILDLOG_INACTIVITY_TIMEOUT_SECS', kind: 'integer', default: 3600, min: 0, help: 'unfinished jobs silent this long become TIMED-OUT (0: never)' },
   { key: 'gracefulAbortSecs', flag: '--graceful-abort-secs <n>', env: 'BUILDLOG_GRACEFUL_ABORT_SECS', kind: 'integer', default: 30, min: 0, max: 86_400, help: 'how long a graceful abort waits before ABORTED' },
-  { key: 'fsync', flag: '--fsync', env: 'BUILDLOG_FSYNC', kind: 'boolean', default: false, help: 'fsync every commit, so acknowledged appends survive power loss too (they always survive a crash of the server)' },
+  { key: 'fsync', flag: '--fsync <yes|no>', env: 'BUILDLOG_FSYNC', kind: 'boolean', default: true, help: 'fsync every commit, so acknowledged appends survive power loss too; "no" keeps them safe from a crash of the server only' },
   { key: 'readCacheBytes', flag: '--read-cache-bytes <n>', env: 'BUILDLOG_READ_CACHE_BYTES', kind: 'integer', default: DEFAULT_READ_CACHE_BYTES, min: 0, help: 'memory for finished logs ready to serve (raw, stripped and compressed forms)' },
   { key: 'headersTimeoutSecs', flag: '--headers-timeout <secs>', env: 'BUILDLOG_HEADERS_TIMEOUT', kind: 'integer', default: 15, min: 1, max: 120, help: 'seconds a client has to send its request headers' },
 ];

@@ -93,7 +93,7 @@ export interface SqliteStoreOptions {
   indexLogs?: boolean;
   /** Where indexing problems are reported. */
   onProblem?: (message: string) => void;
-  /** fsync every commit, so an acknowledged append survives power loss too, not only a crash of the server. */
+  /** fsync every commit (default), so an acknowledged append survives power loss too, not only a crash of the server. */
   fsync?: boolean;
 }
 
@@ -127,7 +127,7 @@ export class SqliteStore implements Store {
       // cost nothing measurable on small appends.
       opened.pragma('page_size = 16384');
       opened.pragma('journal_mode = WAL');
-      opened.pragma(`synchronous = ${options.fsync ? 'FULL' : 'NORMAL'}`);
+      opened.pragma(`synchronous = ${options.fsync === false ? 'NORMAL' : 'FULL'}`);
       opened.pragma('busy_timeout = 5000');
     } catch (err) {
       opened?.close();
