@@ -114,6 +114,8 @@ interface FanoutResult {
   reasons: string;
   ackP50: number;
   ackP99: number;
+  /** Publishes acknowledged per second (the load actually offered: the driver may not reach the target). */
+  rate: number;
   cpu: number;
 }
 
@@ -128,6 +130,7 @@ async function fanout(proc: Proc, target: Target, logCount: number, perLog: numb
   const cpu0 = cpuSecs(proc.pid);
   const t0 = performance.now();
   const published = await publishLines(proc.url, target, logs, rate, secs);
+  const publishSecs = (performance.now() - t0) / 1000;
   const lost = await awaitDelivery(followers, Math.round(rate * secs));
   const cpu = (cpuSecs(proc.pid) - cpu0) / ((performance.now() - t0) / 1000);
   followers.close();
@@ -143,6 +146,7 @@ async function fanout(proc: Proc, target: Target, logCount: number, perLog: numb
     reasons: [...followers.reasons].map(([k, v]) => `${k} x${v}`).join(', '),
     ackP50: percentile(published.ackLatencies, 50),
     ackP99: percentile(published.ackLatencies, 99),
+    rate: published.ackLatencies.length / publishSecs,
     cpu,
   };
 }
@@ -164,7 +168,7 @@ async function sideBySide(logCount: number, perLog: number, rate: number, secs: 
 }
 
 const describe = (r: FanoutResult) =>
-  `connect ${r.connectSecs.toFixed(2)} s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, lost ${r.lost}, failed ${r.failed}${r.reasons ? ` (${r.reasons})` : ''}, publish ack p50 ${ms(r.ackP50)} p99 ${ms(r.ackP99)}, CPU ${(r.cpu * 100).toFixed(0)}%`;
+  `connect ${r.connectSecs.toFixed(2)} s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, lost ${r.lost}, failed ${r.failed}${r.reasons ? ` (${r.reasons})` : ''}, ${Math.round(r.rate)} publishes/s acknowledged, ack p50 ${ms(r.ackP50)} p99 ${ms(r.ackP99)}, server CPU ${(r.cpu * 100).toFixed(0)}%`;
 
 async function fanoutRow(): Promise<void> {
   const [peer, ours] = await sideBySide(50, 20, 10, 10);
