@@ -232,17 +232,20 @@ export class JobService {
         this.#closing.signal.removeEventListener('abort', done);
         resolve();
       };
+      const recheck = () =>
+        this.store
+          .getJob(job.id)
+          .then((j) => (!j || isTerminal(j.status)) && done())
+          .catch(done);
       const unsubscribe = this.bus.subscribe(job.id, (e) => {
         if ((e.type === 'status' && isTerminal(e.status)) || e.type === 'deleted') done();
+        else if (e.type === 'resync') void recheck();
       });
       const timer = setTimeout(done, wait);
       signal?.addEventListener('abort', done);
       this.#closing.signal.addEventListener('abort', done);
       // The status may have changed between the caller's read and the subscription.
-      this.store
-        .getJob(job.id)
-        .then((j) => j && isTerminal(j.status) && done())
-        .catch(done);
+      void recheck();
     });
     return this.get(job.id, 'any');
   }

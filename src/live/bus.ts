@@ -22,7 +22,16 @@ export interface DeletedEvent {
   jobId: string;
 }
 
-export type LiveEvent = AppendEvent | StatusEvent | DeletedEvent;
+/**
+ * Events of this job may have been lost (a networked bus lost its connection for a while): listeners re-read
+ * the job and its log from the store.
+ */
+export interface ResyncEvent {
+  type: 'resync';
+  jobId: string;
+}
+
+export type LiveEvent = AppendEvent | StatusEvent | DeletedEvent | ResyncEvent;
 export type LiveListener = (event: LiveEvent) => void;
 
 /**

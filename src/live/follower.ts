@@ -96,16 +96,11 @@ export class LogFollower extends Readable {
       return;
     }
     if (event.type === 'status') {
-      if (isTerminal(event.status) && this.#finalEnd === null) {
-        // Appends to a terminal job are refused atomically, so the length read now is final.
-        this.#o.store
-          .logInfo(this.#o.jobId)
-          .then((info) => {
-            if (info) this.#finish(info.length);
-            this.#pump();
-          })
-          .catch((err) => this.destroy(err as Error));
-      }
+      if (isTerminal(event.status) && this.#finalEnd === null) this.#recheck(true);
+      return;
+    }
+    if (event.type === 'resync') {
+      if (this.#finalEnd === null) this.#recheck(false);
       return;
     }
     this.#knownEnd = Math.max(this.#knownEnd, event.end);
@@ -119,6 +114,23 @@ export class LogFollower extends Readable {
       this.#queuedBytes += event.data.length;
     }
     this.#pump();
+  }
+
+  /**
+   * Reads the log's length (and, unless `terminal` is known, the job's status) from the store: after a
+   * terminal status the length is final, as appends to a terminal job are refused atomically; after a
+   * resync it shows bytes whose events were lost.
+   */
+  #recheck(terminal: boolean): void {
+    const { store, jobId } = this.#o;
+    Promise.all([terminal ? null : store.getJob(jobId), store.logInfo(jobId)])
+      .then(([job, info]) => {
+        if (!info || (!terminal && !job)) this.#finish(this.#next);
+        else if (terminal || isTerminal(job!.status)) this.#finish(info.length);
+        else this.#knownEnd = Math.max(this.#knownEnd, info.length);
+        this.#pump();
+      })
+      .catch((err) => this.destroy(err as Error));
   }
 
   #emit(data: Buffer, end: number): void {

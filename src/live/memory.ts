@@ -32,6 +32,11 @@ export class MemoryBus implements LiveBus {
     return this.#listeners.size;
   }
 
+  /** The jobs that have followers now. */
+  jobIds(): string[] {
+    return [...this.#listeners.keys()];
+  }
+
   async close(): Promise<void> {
     this.#listeners.clear();
   }

@@ -49,7 +49,7 @@ const append = (jobId: string, start: number, text: string): AppendEvent => {
 /** What a listener saw, without object identity, for comparisons (data as text). */
 function plain(e: LiveEvent): unknown {
   if (e.type === 'status') return { type: e.type, jobId: e.jobId, status: e.status };
-  if (e.type === 'deleted') return { type: e.type, jobId: e.jobId };
+  if (e.type === 'deleted' || e.type === 'resync') return { type: e.type, jobId: e.jobId };
   return { type: e.type, jobId: e.jobId, start: e.start, end: e.end, data: e.data?.toString('utf8') };
 }
 
