@@ -1,0 +1,527 @@
+import { crc32 } from 'node:zlib';
+import pg from 'pg';
+import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
+import { countChars, planTrim } from '../core/retention.js';
+import { StoreOpenError, StoreUnavailableError } from './errors.js';
+import { migrate } from './postgres-schema.js';
+import { searchByScanning } from './postgres-search.js';
+import { toJob, type JobRow } from './sqlite-rows.js';
+import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
+
+/**
+ * Appends merged into one row: consecutive appends to one log within a commit become a single row of at
+ * most this size (a row is never rewritten once committed, so merging happens only inside a batch).
+ */
+const MAX_ROW = 256 * 1024;
+
+/** BIGINT columns come back as numbers: every one we keep (offsets, lengths, times) is below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+interface LogRow {
+  id: string;
+  status: JobStatus;
+  log_start: number;
+  log_length: number;
+  log_chars: number;
+  log_crc: number | null;
+}
+
+interface PendingAppend {
+  jobId: string;
+  data: Buffer;
+  expectedOffset: number | undefined;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface NewChunk {
+  jobId: string;
+  offset: number;
+  parts: Buffer[];
+  size: number;
+}
+
+interface UserRow {
+  id: string;
+  username: string;
+  token_hash: string;
+  proxy_password: string;
+  created_at: number;
+}
+
+const toUser = (r: UserRow): UserRecord => ({
+  id: r.id,
+  username: r.username,
+  tokenHash: r.token_hash,
+  proxyPassword: r.proxy_password,
+  createdAt: r.created_at,
+});
+
+/**
+ * Errors that mean the database, not the request, is at fault (connection lost or refused, server
+ * shutting down, out of resources): the store is unavailable for now and the request may be retried.
+ */
+function storeFault(err: unknown): unknown {
+  const code = String((err as { code?: unknown }).code ?? '');
+  if (/^(08|53|57P0|58)/.test(code) || /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND)$/.test(code) || /Connection terminated/.test(String((err as Error).message))) {
+    return new StoreUnavailableError(`The log store is unavailable: PostgreSQL ${(err as Error).message || code}.`, { cause: err });
+  }
+  return err;
+}
+
+export interface PostgresStoreOptions {
+  /** postgres://… */
+  url: string;
+  /** The schema holding buildlog's tables (created if missing); `public` by default. */
+  schema?: string;
+  retentionChars: number;
+  /** Connections this node keeps at most. */
+  maxConnections?: number;
+}
+
+/**
+ * The scale-out store: users, jobs and logs in PostgreSQL, shared by every node. A log is rows of bytes
+ * that are never rewritten; retention deletes whole rows and moves the window's start. Appends that
+ * arrive while a commit is under way are committed together in the next one (group commit per node);
+ * appends to one log from several nodes are serialised by locking the job's row, so they never
+ * interleave and an `X-Log-Offset` check sees the length the append will land at.
+ */
+export class PostgresStore implements Store {
+  readonly #pool: pg.Pool;
+  readonly #retentionChars: number;
+  #queue: PendingAppend[] = [];
+  /** The commit loop while it runs. */
+  #flushing: Promise<void> | null = null;
+  #closed = false;
+
+  private constructor(pool: pg.Pool, retentionChars: number) {
+    this.#pool = pool;
+    this.#retentionChars = retentionChars;
+  }
+
+  /** Connects, migrates (once, however many nodes start at once) and returns the store. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const schema = options.schema ?? 'public';
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new StoreOpenError(`"${schema}" is not a usable schema name (lower-case letters, digits, _)`);
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 10,
+      types,
+      options: `-c search_path=${schema}`,
+      application_name: 'buildlog',
+    });
+    // An idle connection that breaks is reported here; the pool replaces it on the next query.
+    pool.on('error', () => undefined);
+    const where = `PostgreSQL schema "${schema}"`;
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, schema, where);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      if (err instanceof StoreOpenError) throw err;
+      throw new StoreOpenError(`${where} cannot be used: ${(err as Error).message}`);
+    }
+    return new PostgresStore(pool, options.retentionChars);
+  }
+
+  async #query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(text, values);
+    } catch (err) {
+      throw storeFault(err);
+    }
+  }
+
+  /** Runs `work` in one transaction on one connection. */
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw storeFault(err);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw storeFault(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  async createUser(user: UserRecord): Promise<void> {
+    await this.#query('INSERT INTO users (id, username, token_hash, proxy_password, created_at) VALUES ($1, $2, $3, $4, $5)', [
+      user.id,
+      user.username,
+      user.tokenHash,
+      user.proxyPassword,
+      user.createdAt,
+    ]);
+  }
+
+  async #user(column: 'token_hash' | 'id' | 'username', value: string): Promise<UserRecord | null> {
+    const row = (await this.#query<UserRow>(`SELECT * FROM users WHERE ${column} = $1`, [value])).rows[0];
+    return row ? toUser(row) : null;
+  }
+
+  userByTokenHash(tokenHash: string): Promise<UserRecord | null> {
+    return this.#user('token_hash', tokenHash);
+  }
+
+  userById(id: string): Promise<UserRecord | null> {
+    return this.#user('id', id);
+  }
+
+  userByName(username: string): Promise<UserRecord | null> {
+    return this.#user('username', username);
+  }
+
+  async countUsers(): Promise<number> {
+    return Number((await this.#query<{ n: number }>('SELECT count(*) AS n FROM users')).rows[0]!.n);
+  }
+
+  async createJob(job: JobRecord): Promise<void> {
+    await this.#query(
+      `INSERT INTO jobs (id, kind, user_id, act_id, build_id, build_number, status, status_message, exit_code, origin,
+        meta, options, started_at, finished_at, active_at, log_crc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13, 0)`,
+      [
+        job.id,
+        job.kind,
+        job.userId,
+        job.actId,
+        job.buildId,
+        job.buildNumber,
+        job.status,
+        job.statusMessage,
+        job.exitCode,
+        job.origin,
+        JSON.stringify(job.meta),
+        JSON.stringify(job.options),
+        job.startedAt,
+        job.finishedAt,
+      ],
+    );
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    const row = (await this.#query<JobRow>('SELECT * FROM jobs WHERE id = $1', [id])).rows[0];
+    return row ? toJob(row) : null;
+  }
+
+  async updateJobStatus(id: string, from: JobStatus, patch: StatusPatch): Promise<JobRecord | null> {
+    const row = (
+      await this.#query<JobRow>(
+        `UPDATE jobs SET status = $3,
+          status_message = CASE WHEN $4 THEN $5 ELSE status_message END,
+          exit_code = CASE WHEN $6 THEN $7::integer ELSE exit_code END,
+          finished_at = CASE WHEN $8 THEN $9::bigint ELSE finished_at END,
+          active_at = $10
+        WHERE id = $1 AND status = $2 RETURNING *`,
+        [
+          id,
+          from,
+          patch.status,
+          patch.statusMessage !== undefined,
+          patch.statusMessage ?? null,
+          patch.exitCode !== undefined,
+          patch.exitCode ?? null,
+          patch.finishedAt !== undefined,
+          patch.finishedAt ?? null,
+          Date.now(),
+        ],
+      )
+    ).rows[0];
+    return row ? toJob(row) : null;
+  }
+
+  async latestJob(actId: string, kind: 'build' | 'run', userId?: string): Promise<JobRecord | null> {
+    const row = (
+      await this.#query<JobRow>(
+        `SELECT * FROM jobs WHERE act_id = $1 AND kind = $2 ${userId !== undefined ? 'AND user_id = $3' : ''} ORDER BY started_at DESC LIMIT 1`,
+        userId !== undefined ? [actId, kind, userId] : [actId, kind],
+      )
+    ).rows[0];
+    return row ? toJob(row) : null;
+  }
+
+  async staleJobs(activeBefore: number, limit: number): Promise<JobRecord[]> {
+    const rows = await this.#query<JobRow>(
+      `SELECT * FROM jobs WHERE status IN ('READY', 'RUNNING', 'ABORTING', 'TIMING-OUT') AND active_at < $1 ORDER BY active_at LIMIT $2`,
+      [activeBefore, limit],
+    );
+    return rows.rows.map(toJob);
+  }
+
+  async listJobs(q: JobListQuery): Promise<JobPage> {
+    const values: unknown[] = [q.userId, q.kind];
+    const where = ['user_id = $1', 'kind = $2'];
+    if (q.actId !== undefined) where.push(`act_id = $${values.push(q.actId)}`);
+    if (q.statuses?.length) where.push(`status = ANY($${values.push([...q.statuses])})`);
+    const dir = q.desc ? 'DESC' : 'ASC';
+    // One statement: the total and the page describe the same moment.
+    const rows = await this.#query<JobRow & { total: number }>(
+      `SELECT *, count(*) OVER () AS total FROM jobs WHERE ${where.join(' AND ')}
+       ORDER BY started_at ${dir}, id ${dir} LIMIT $${values.push(q.limit)} OFFSET $${values.push(q.offset)}`,
+      values,
+    );
+    let total = rows.rows[0]?.total;
+    if (total === undefined) {
+      // The page is past the end (or there is nothing): count separately.
+      total = Number((await this.#query<{ n: number }>(`SELECT count(*) AS n FROM jobs WHERE ${where.join(' AND ')}`, values.slice(0, -2))).rows[0]!.n);
+    }
+    return { total: Number(total), items: rows.rows.map(toJob) };
+  }
+
+  async buildNumbers(userId: string, actId: string): Promise<string[]> {
+    const rows = await this.#query<{ n: string }>(
+      `SELECT DISTINCT build_number AS n FROM jobs WHERE user_id = $1 AND act_id = $2 AND kind = 'build' AND build_number IS NOT NULL ORDER BY n`,
+      [userId, actId],
+    );
+    return rows.rows.map((r) => r.n);
+  }
+
+  deleteJob(id: string): Promise<boolean> {
+    // The job's row is locked first, as appends lock it: an append committing meanwhile is either whole
+    // before the delete or finds no job.
+    return this.#transaction(async (c) => {
+      const found = await c.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [id]);
+      if (found.rowCount === 0) return false;
+      await c.query('DELETE FROM chunks WHERE job_id = $1', [id]);
+      await c.query('DELETE FROM jobs WHERE id = $1', [id]);
+      return true;
+    });
+  }
+
+  searchLogs(query: LogSearchQuery): Promise<LogSearchPage> {
+    return searchByScanning(query, {
+      jobsNewestFirst: async (userId) => (await this.#query<JobRow>('SELECT * FROM jobs WHERE user_id = $1 ORDER BY started_at DESC, id DESC', [userId])).rows.map(toJob),
+      logInfo: (id) => this.logInfo(id),
+      read: (id, from, maxBytes) => this.readLog(id, from, maxBytes),
+    });
+  }
+
+  async userUsage(userId: string): Promise<{ jobs: number; bytes: number }> {
+    const row = (await this.#query<{ jobs: number; bytes: number }>(
+      'SELECT count(*) AS jobs, coalesce(sum(log_length), 0)::bigint AS bytes FROM jobs WHERE user_id = $1',
+      [userId],
+    )).rows[0]!;
+    return { jobs: Number(row.jobs), bytes: Number(row.bytes) };
+  }
+
+  append(jobId: string, data: Buffer, expectedOffset?: number): Promise<AppendResult> {
+    if (this.#closed) return Promise.reject(new Error('store is closed'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ jobId, data, expectedOffset, resolve, reject });
+      this.#startFlushing();
+    });
+  }
+
+  #startFlushing(): void {
+    if (this.#flushing) return;
+    this.#flushing = this.#flush().finally(() => {
+      this.#flushing = null;
+      // Queued after the loop saw an empty queue, before this ran.
+      if (this.#queue.length) this.#startFlushing();
+    });
+  }
+
+  /** Commits what is queued, then what queued up meanwhile, until the queue is empty (one commit at a time). */
+  async #flush(): Promise<void> {
+    while (this.#queue.length) {
+      const batch = this.#queue;
+      this.#queue = [];
+      try {
+        const results = await this.#transaction((c) => this.#appendBatch(c, batch));
+        batch.forEach((p, i) => p.resolve(results[i]!));
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+  }
+
+  async #appendBatch(c: pg.PoolClient, batch: PendingAppend[]): Promise<AppendResult[]> {
+    const ids = [...new Set(batch.map((p) => p.jobId))].sort();
+    // Locked in id order, so two nodes locking overlapping sets cannot deadlock.
+    const locked = await c.query<LogRow>(
+      'SELECT id, status, log_start, log_length, log_chars, log_crc FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE',
+      [ids],
+    );
+    const rows = new Map(locked.rows.map((r) => [r.id, r]));
+    /** Each log's length before this batch: bytes past it are in `chunks`, not in the table yet. */
+    const committed = new Map(locked.rows.map((r) => [r.id, r.log_length]));
+    const dirty = new Set<LogRow>();
+    const chunks: NewChunk[] = [];
+    const open = new Map<string, NewChunk>();
+    const results: AppendResult[] = [];
+    for (const p of batch) {
+      const row = rows.get(p.jobId);
+      if (!row) {
+        results.push({ kind: 'not-found' });
+        continue;
+      }
+      if (isTerminal(row.status)) {
+        results.push({ kind: 'terminal', status: row.status });
+        continue;
+      }
+      if (p.expectedOffset !== undefined && p.expectedOffset !== row.log_length) {
+        const queued = chunks.filter((k) => k.jobId === row.id);
+        const retry = await this.#isStoredRetry(c, row, committed.get(row.id)!, queued, p.expectedOffset, p.data);
+        results.push(retry ? { kind: 'duplicate', length: row.log_length } : { kind: 'offset-mismatch', length: row.log_length });
+        continue;
+      }
+      const start = row.log_length;
+      dirty.add(row);
+      results.push({ kind: 'appended', start, end: start + p.data.length });
+      if (p.data.length === 0) continue;
+      for (let i = 0; i < p.data.length; ) {
+        let chunk = open.get(p.jobId);
+        if (!chunk || chunk.size === MAX_ROW) {
+          chunk = { jobId: p.jobId, offset: start + i, parts: [], size: 0 };
+          chunks.push(chunk);
+          open.set(p.jobId, chunk);
+        }
+        const piece = p.data.subarray(i, i + MAX_ROW - chunk.size);
+        chunk.parts.push(piece);
+        chunk.size += piece.length;
+        i += piece.length;
+      }
+      row.log_length = start + p.data.length;
+      if (row.log_crc !== null) row.log_crc = crc32(p.data, row.log_crc);
+    }
+    if (chunks.length) {
+      const data = chunks.map((k) => (k.parts.length === 1 ? k.parts[0]! : Buffer.concat(k.parts)));
+      const chars = data.map((d) => countChars(d));
+      chunks.forEach((k, i) => (rows.get(k.jobId)!.log_chars += chars[i]!));
+      await c.query('INSERT INTO chunks (job_id, "offset", chars, data) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[])', [
+        chunks.map((k) => k.jobId),
+        chunks.map((k) => k.offset),
+        chars,
+        data,
+      ]);
+    }
+    for (const row of dirty) if (row.log_chars > this.#retentionChars) await this.#trim(c, row);
+    if (dirty.size) {
+      const list = [...dirty];
+      await c.query(
+        `UPDATE jobs SET log_start = u.s, log_length = u.l, log_chars = u.c, log_crc = u.crc, active_at = $6
+         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, s, l, c, crc) WHERE jobs.id = u.id`,
+        [list.map((r) => r.id), list.map((r) => r.log_start), list.map((r) => r.log_length), list.map((r) => r.log_chars), list.map((r) => r.log_crc), Date.now()],
+      );
+    }
+    return results;
+  }
+
+  /**
+   * An append at an offset already covered: a retry if its retained bytes equal what is stored, in the
+   * table up to `committed` and after it in the rows this batch is about to insert.
+   */
+  async #isStoredRetry(c: pg.PoolClient, row: LogRow, committed: number, queued: NewChunk[], offset: number, data: Buffer): Promise<boolean> {
+    const end = offset + data.length;
+    if (end > row.log_length) return false;
+    const from = Math.max(offset, row.log_start);
+    if (from >= end) return true;
+    const parts = [await this.#readRange(c, row.id, from, Math.min(end, committed))];
+    for (const k of queued) {
+      const bytes = Buffer.concat(k.parts);
+      const a = Math.max(from, k.offset);
+      const b = Math.min(end, k.offset + k.size);
+      if (a < b) parts.push(bytes.subarray(a - k.offset, b - k.offset));
+    }
+    return Buffer.concat(parts).equals(data.subarray(from - offset));
+  }
+
+  /** Moves the window's start so that it holds at most the retention limit, deleting the rows wholly before it. */
+  async #trim(c: pg.PoolClient, row: LogRow): Promise<void> {
+    let excess = row.log_chars - this.#retentionChars;
+    let pos = row.log_start;
+    // Whole rows are dropped by their character counts; only the row where the cut falls (and the first
+    // one, if an earlier cut fell inside it) is read.
+    const sizes = await c.query<{ offset: number; chars: number; size: number; first: number }>(
+      `SELECT "offset", chars, length(data) AS size, get_byte(data, 0) AS first FROM chunks
+       WHERE job_id = $1 AND "offset" + length(data) > $2 ORDER BY "offset"`,
+      [row.id, pos],
+    );
+    for (const chunk of sizes.rows) {
+      const whole = chunk.offset >= pos;
+      // Done once the cut is at the start of a character (bytes continuing a dropped one go too).
+      if (excess === 0 && whole && (chunk.first & 0xc0) !== 0x80) break;
+      if (whole && chunk.chars <= excess) {
+        excess -= chunk.chars;
+        row.log_chars -= chunk.chars;
+        pos = chunk.offset + chunk.size;
+        continue;
+      }
+      const data = (await c.query<{ data: Buffer }>('SELECT data FROM chunks WHERE job_id = $1 AND "offset" = $2', [row.id, chunk.offset])).rows[0]!.data;
+      const plan = planTrim([{ offset: chunk.offset, data }], pos, excess);
+      excess -= plan.charsDropped;
+      row.log_chars -= plan.charsDropped;
+      pos = plan.start;
+      if (plan.done) break;
+    }
+    row.log_start = pos;
+    await c.query('DELETE FROM chunks WHERE job_id = $1 AND "offset" + length(data) <= $2', [row.id, pos]);
+  }
+
+  async #readRange(c: pg.PoolClient | pg.Pool, jobId: string, from: number, to: number): Promise<Buffer> {
+    if (from >= to) return Buffer.alloc(0);
+    const rows = (
+      await c.query<{ offset: number; data: Buffer }>(
+        `SELECT "offset", data FROM chunks WHERE job_id = $1 AND "offset" < $3 AND "offset" + length(data) > $2 ORDER BY "offset"`,
+        [jobId, from, to],
+      )
+    ).rows;
+    const parts = rows.map((r) => r.data.subarray(Math.max(0, from - r.offset), Math.min(r.data.length, to - r.offset)));
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  async logInfo(jobId: string): Promise<LogInfo | null> {
+    const row = (await this.#query<LogRow>('SELECT log_start, log_length FROM jobs WHERE id = $1', [jobId])).rows[0];
+    return row ? { start: row.log_start, length: row.log_length } : null;
+  }
+
+  async logChecksum(jobId: string): Promise<LogChecksum | null> {
+    const row = (await this.#query<LogRow>('SELECT log_length, log_crc FROM jobs WHERE id = $1', [jobId])).rows[0];
+    return row ? { length: row.log_length, crc32: row.log_crc } : null;
+  }
+
+  async readLog(jobId: string, from: number, maxBytes: number): Promise<LogSlice | null> {
+    // One statement, so that the window and the bytes are of the same moment (retention may run meanwhile).
+    const rows = (
+      await this.#query<{ log_start: number; log_length: number; offset: number | null; data: Buffer | null }>(
+        `WITH j AS (SELECT log_start, log_length, LEAST(GREATEST($2::bigint, log_start), log_length) AS a FROM jobs WHERE id = $1)
+         SELECT j.log_start, j.log_length, c."offset", c.data FROM j
+         LEFT JOIN chunks c ON c.job_id = $1 AND c."offset" < LEAST(j.log_length, j.a + $3::bigint) AND c."offset" + length(c.data) > j.a
+         ORDER BY c."offset"`,
+        [jobId, from, maxBytes],
+      )
+    ).rows;
+    const head = rows[0];
+    if (!head) return null;
+    const start = Math.min(Math.max(from, head.log_start), head.log_length);
+    const end = Math.min(head.log_length, start + maxBytes);
+    const parts = rows
+      .filter((r) => r.data !== null)
+      .map((r) => r.data!.subarray(Math.max(0, start - r.offset!), Math.min(r.data!.length, end - r.offset!)));
+    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return { start, end, data };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Appends already accepted are committed before the connections go.
+    while (this.#flushing) await this.#flushing;
+    await this.#pool.end();
+  }
+}
