@@ -44,9 +44,16 @@ export async function createUser(
 
 /** Makes sure some user owns `token` (used by `BUILDLOG_TOKEN=T buildlog serve`): returns that user. */
 export async function ensureTokenUser(store: Store, token: string): Promise<UserRecord> {
-  const existing = await store.userByTokenHash(hashToken(token));
-  if (existing) return existing;
-  let name = 'admin';
-  for (let i = 2; await store.userByName(name); i++) name = `admin${i}`;
-  return (await createUser(store, name, token)).user;
+  for (let attempt = 0; ; attempt++) {
+    const existing = await store.userByTokenHash(hashToken(token));
+    if (existing) return existing;
+    let name = 'admin';
+    for (let i = 2; await store.userByName(name); i++) name = `admin${i}`;
+    try {
+      return (await createUser(store, name, token)).user;
+    } catch (err) {
+      // Several nodes starting at once with the same token: one creates the user, the others find it.
+      if (attempt >= 2) throw err;
+    }
+  }
 }

@@ -19,7 +19,7 @@ program
   // Lets `run` pass the wrapped command's own options through (`buildlog run make -j4`).
   .enablePositionalOptions();
 
-const serveCommand = program.command('serve').description('start the server (embedded SQLite store under --data)');
+const serveCommand = program.command('serve').description('start the server (embedded SQLite store under --data, or PostgreSQL with --database-url)');
 for (const setting of SERVER_SETTINGS) {
   const fallback = setting.default === undefined || setting.default === false ? '' : `, default ${setting.default}`;
   serveCommand.addOption(new Option(setting.flag, `${setting.help} [env ${setting.env}${fallback}]`));
@@ -31,6 +31,8 @@ users
   .command('add <name>')
   .description('create a user; prints its token as the last line of stdout')
   .option('--data <dir>', 'data directory [env BUILDLOG_DATA, default ./data]')
+  .option('--database-url <url>', 'PostgreSQL of a scale-out installation instead of --data [env BUILDLOG_DATABASE_URL]')
+  .option('--database-schema <name>', 'its schema [env BUILDLOG_DATABASE_SCHEMA, default public]')
   .action(addUser);
 
 /** Usage errors of the client commands exit with 2 (commander's own default is 1). */

@@ -10,9 +10,8 @@ import { JobService } from '../core/service.js';
 import type { LiveBus } from '../live/bus.js';
 import type { LogFollower } from '../live/follower.js';
 import { StreamSlots } from '../limits/stream-slots.js';
-import { MemoryBus } from '../live/memory.js';
-import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
+import { openBus, openStore } from './backends.js';
 import type { Config } from './config.js';
 import { chooseLogFormat, loggerOptions } from './logging.js';
 
@@ -33,16 +32,11 @@ export interface RunningServer {
 export async function startServer(config: Config, logger: boolean | object = false): Promise<RunningServer> {
   // Indexing problems go to the server log once it exists.
   let reportProblem = (_message: string): void => undefined;
-  const store = new SqliteStore({
-    dataDir: config.dataDir,
-    retentionChars: config.retentionChars,
-    fsync: config.fsync,
-    indexLogs: !config.searchIndexLazy,
-    onProblem: (message) => reportProblem(message),
-  });
-  const bus = new MemoryBus();
-  const service = new JobService(store, bus, config);
+  const store = await openStore(config, (message) => reportProblem(message));
+  let bus: LiveBus | undefined;
   try {
+    bus = await openBus(config, (message) => reportProblem(message));
+    const service = new JobService(store, bus, config);
     if (config.token) await ensureTokenUser(store, config.token);
     let fastPath: FastPath | null = null;
     const app = Fastify({
@@ -117,11 +111,12 @@ export async function startServer(config: Config, logger: boolean | object = fal
         } finally {
           clearTimeout(cut);
         }
-        await bus.close();
+        await bus!.close();
         await store.close();
       },
     };
   } catch (err) {
+    await bus?.close();
     await store.close();
     throw err;
   }

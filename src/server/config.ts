@@ -38,6 +38,12 @@ export interface Config {
   readCacheBytes: number;
   /** How long a client has to send its request headers (slow or half-open connections are closed after it). */
   headersTimeoutSecs: number;
+  /** PostgreSQL instead of the embedded SQLite store (the scale-out mode). */
+  databaseUrl?: string;
+  /** The PostgreSQL schema holding buildlog's tables. */
+  databaseSchema: string;
+  /** Redis for the live fan-out between nodes (with databaseUrl). */
+  redisUrl?: string;
 }
 
 export const LOG_FORMATS = ['pretty', 'json'] as const;
@@ -78,6 +84,9 @@ export const SERVER_SETTINGS: readonly Setting[] = [
   { key: 'gracefulAbortSecs', flag: '--graceful-abort-secs <n>', env: 'BUILDLOG_GRACEFUL_ABORT_SECS', kind: 'integer', default: 30, min: 0, max: 86_400, help: 'how long a graceful abort waits before ABORTED' },
   { key: 'fsync', flag: '--fsync <yes|no>', env: 'BUILDLOG_FSYNC', kind: 'boolean', default: true, help: 'fsync every commit, so acknowledged appends survive power loss too; "no" keeps them safe from a crash of the server only' },
   { key: 'readCacheBytes', flag: '--read-cache-bytes <n>', env: 'BUILDLOG_READ_CACHE_BYTES', kind: 'integer', default: DEFAULT_READ_CACHE_BYTES, min: 0, help: 'memory for finished logs ready to serve (raw, stripped and compressed forms)' },
+  { key: 'databaseUrl', flag: '--database-url <url>', env: 'BUILDLOG_DATABASE_URL', kind: 'string', help: 'PostgreSQL (postgres://...) instead of the embedded store in --data: nodes sharing it form one installation' },
+  { key: 'databaseSchema', flag: '--database-schema <name>', env: 'BUILDLOG_DATABASE_SCHEMA', kind: 'string', default: 'public', help: 'PostgreSQL schema for buildlog\'s tables (created if missing)' },
+  { key: 'redisUrl', flag: '--redis-url <url>', env: 'BUILDLOG_REDIS_URL', kind: 'string', help: 'Redis (redis://...) carrying live logs between the nodes of a --database-url installation' },
   { key: 'headersTimeoutSecs', flag: '--headers-timeout <secs>', env: 'BUILDLOG_HEADERS_TIMEOUT', kind: 'integer', default: 15, min: 1, max: 120, help: 'seconds a client has to send its request headers' },
 ];
 
