@@ -36,8 +36,12 @@ const MIGRATIONS: readonly string[] = [
     -- CRC-32 of every byte ever appended (zlib's), kept as bytes arrive.
     log_crc BIGINT,
     -- Last append, heartbeat (empty append) or status change: what the inactivity timeout looks at.
-    active_at BIGINT NOT NULL
+    active_at BIGINT NOT NULL,
+    -- A finished log whose rows were merged into large ones (which PostgreSQL compresses).
+    packed BOOLEAN NOT NULL DEFAULT false
   );
+  CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+  CREATE INDEX jobs_to_pack ON jobs (id) WHERE NOT packed AND finished_at IS NOT NULL;
   CREATE INDEX jobs_unfinished ON jobs (active_at) WHERE status IN ('READY', 'RUNNING', 'ABORTING', 'TIMING-OUT');
   CREATE INDEX jobs_by_actor ON jobs (act_id, kind, started_at);
   CREATE INDEX jobs_by_user_kind ON jobs (user_id, kind, started_at, id);

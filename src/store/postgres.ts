@@ -13,6 +13,9 @@ import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSear
  * most this size (a row is never rewritten once committed, so merging happens only inside a batch).
  */
 const MAX_ROW = 256 * 1024;
+/** Rows of a finished log are merged up to this size (PostgreSQL compresses each, up to 1 GB). */
+const PACKED_ROW = 1024 * 1024;
+const TERMINAL_SQL = "'SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED'";
 
 /** BIGINT columns come back as numbers: every one we keep (offsets, lengths, times) is below 2^53. */
 const types = {
@@ -95,6 +98,8 @@ export class PostgresStore implements Store {
   #queue: PendingAppend[] = [];
   /** The commit loop while it runs. */
   #flushing: Promise<void> | null = null;
+  /** Background packs of logs that just finished. */
+  readonly #packing = new Set<Promise<boolean>>();
   #closed = false;
 
   private constructor(pool: pg.Pool, retentionChars: number) {
@@ -242,7 +247,17 @@ export class PostgresStore implements Store {
         ],
       )
     ).rows[0];
+    if (row && isTerminal(row.status)) this.#packSoon(id);
     return row ? toJob(row) : null;
+  }
+
+  /** Packs a log that just finished, in the background (packFinishedLogs catches any this misses). */
+  #packSoon(id: string): void {
+    if (this.#closed) return;
+    const packing = this.#pack(id)
+      .catch(() => false)
+      .finally(() => this.#packing.delete(packing));
+    this.#packing.add(packing);
   }
 
   async latestJob(actId: string, kind: 'build' | 'run', userId?: string): Promise<JobRecord | null> {
@@ -517,11 +532,135 @@ export class PostgresStore implements Store {
     return { start, end, data };
   }
 
+  async jobCounts(): Promise<{ kind: JobRecord['kind']; status: JobStatus; count: number }[]> {
+    const rows = await this.#query<{ kind: JobRecord['kind']; status: JobStatus; count: number }>(
+      'SELECT kind, status, count(*) AS count FROM jobs GROUP BY kind, status',
+    );
+    return rows.rows.map((r) => ({ kind: r.kind, status: r.status, count: Number(r.count) }));
+  }
+
+  async finishedBefore(finishedBefore: number, limit: number): Promise<string[]> {
+    const rows = await this.#query<{ id: string }>(
+      `SELECT id FROM jobs WHERE finished_at < $1 AND status IN (${TERMINAL_SQL}) ORDER BY finished_at, id LIMIT $2`,
+      [finishedBefore, limit],
+    );
+    return rows.rows.map((r) => r.id);
+  }
+
+  async probe(): Promise<void> {
+    // A write that changes nothing lasting: proves a connection, a writable primary and a usable schema.
+    await this.#query("INSERT INTO meta (key, value) VALUES ('probe', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", [String(Date.now())]);
+  }
+
+  async diskUsage(): Promise<number> {
+    const row = (await this.#query<{ bytes: number }>(
+      `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS bytes FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'`,
+    )).rows[0]!;
+    return Number(row.bytes);
+  }
+
+  /**
+   * Space freed by deletions is reused by PostgreSQL itself (autovacuum); handing it back to the
+   * filesystem needs VACUUM FULL, which locks the table for every node, so it is left to the operator.
+   */
+  async reclaimSpace(): Promise<number> {
+    return 0;
+  }
+
+  /**
+   * Merges each finished log's rows into rows of up to PACKED_ROW bytes, which PostgreSQL compresses
+   * (TOAST): a log appended line by line no longer costs a row and an index entry per commit.
+   */
+  async packFinishedLogs(): Promise<number> {
+    // Background packs under way count too (they would otherwise hold the rows this pass wants).
+    let packed = (await Promise.all(this.#packing)).filter(Boolean).length;
+    for (;;) {
+      const ids = (await this.#query<{ id: string }>(
+        `SELECT id FROM jobs WHERE NOT packed AND finished_at IS NOT NULL AND status IN (${TERMINAL_SQL}) LIMIT 100`,
+      )).rows.map((r) => r.id);
+      if (ids.length === 0) return packed;
+      for (const id of ids) if (await this.#pack(id)) packed++;
+    }
+  }
+
+  async #pack(jobId: string): Promise<boolean> {
+    return this.#transaction(async (c) => {
+      const job = (await c.query<{ packed: boolean }>('SELECT packed FROM jobs WHERE id = $1 FOR UPDATE', [jobId])).rows[0];
+      if (!job || job.packed) return false;
+      const rows = (await c.query<{ offset: number; chars: number; data: Buffer }>(
+        'SELECT "offset", chars, data FROM chunks WHERE job_id = $1 ORDER BY "offset"',
+        [jobId],
+      )).rows;
+      const merged: { offset: number; chars: number; parts: Buffer[]; size: number }[] = [];
+      for (const r of rows) {
+        const last = merged.at(-1);
+        if (last && last.offset + last.size === r.offset && last.size + r.data.length <= PACKED_ROW) {
+          last.parts.push(r.data);
+          last.size += r.data.length;
+          last.chars += r.chars;
+        } else merged.push({ offset: r.offset, chars: r.chars, parts: [r.data], size: r.data.length });
+      }
+      if (merged.length < rows.length) {
+        await c.query('DELETE FROM chunks WHERE job_id = $1', [jobId]);
+        await c.query('INSERT INTO chunks (job_id, "offset", chars, data) SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bytea[])', [
+          jobId,
+          merged.map((m) => m.offset),
+          merged.map((m) => m.chars),
+          merged.map((m) => Buffer.concat(m.parts)),
+        ]);
+      }
+      await c.query('UPDATE jobs SET packed = true WHERE id = $1', [jobId]);
+      return true;
+    });
+  }
+
+  /**
+   * `quick`: every log's rows cover its window without a gap or an overlap, and their character counts
+   * add up. `full` also reads every byte: a log never trimmed must match its running CRC-32.
+   */
+  async verify(level: 'quick' | 'full'): Promise<string[]> {
+    const problems: string[] = [];
+    const rows = await this.#query<{ id: string; log_start: number; log_length: number; log_chars: number; first: number | null; last_end: number | null; bytes: number; chars: number; gaps: number }>(
+      `SELECT j.id, j.log_start, j.log_length, j.log_chars, min(c."offset") AS first, max(c."offset" + length(c.data)) AS last_end,
+         coalesce(sum(length(c.data)), 0)::bigint AS bytes, coalesce(sum(c.chars), 0)::bigint AS chars,
+         count(*) FILTER (WHERE c.prev_end IS NOT NULL AND c.prev_end <> c."offset") AS gaps
+       FROM jobs j LEFT JOIN (
+         SELECT job_id, "offset", data, chars, lag("offset" + length(data)) OVER (PARTITION BY job_id ORDER BY "offset") AS prev_end FROM chunks
+       ) c ON c.job_id = j.id
+       GROUP BY j.id`,
+    );
+    for (const r of rows.rows) {
+      const empty = r.log_start === r.log_length;
+      if (Number(r.gaps) > 0) problems.push(`log ${r.id}: its stored rows leave ${r.gaps} gap(s) or overlap(s)`);
+      else if (empty ? r.first !== null && r.last_end! > r.log_start : r.first === null || r.first > r.log_start || r.last_end !== r.log_length) {
+        problems.push(`log ${r.id}: its stored rows cover ${r.first ?? '-'}..${r.last_end ?? '-'}, not the window ${r.log_start}..${r.log_length}`);
+      }
+    }
+    if (level === 'full') {
+      const whole = await this.#query<{ id: string; log_length: number; log_crc: number }>(
+        'SELECT id, log_length, log_crc FROM jobs WHERE log_start = 0 AND log_crc IS NOT NULL',
+      );
+      for (const j of whole.rows) {
+        let crc = 0;
+        for (let pos = 0; pos < j.log_length; ) {
+          const slice = await this.readLog(j.id, pos, 4 * 1024 * 1024);
+          if (!slice || slice.end <= pos) break;
+          crc = crc32(slice.data, crc);
+          pos = slice.end;
+        }
+        if (crc !== j.log_crc) problems.push(`log ${j.id}: its bytes do not match the CRC-32 recorded as they were appended`);
+      }
+    }
+    return problems;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     // Appends already accepted are committed before the connections go.
     while (this.#flushing) await this.#flushing;
+    await Promise.all(this.#packing);
     await this.#pool.end();
   }
 }
