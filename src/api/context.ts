@@ -1,5 +1,6 @@
 import type { JobService } from '../core/service.js';
 import type { LogFollower } from '../live/follower.js';
+import type { SharedCounts } from '../limits/shared-counts.js';
 import type { StreamSlots } from '../limits/stream-slots.js';
 import type { Config } from '../server/config.js';
 
@@ -11,4 +12,6 @@ export interface ApiContext {
   followers: Set<LogFollower>;
   /** Caps the streaming responses each client holds open. */
   streamSlots: StreamSlots;
+  /** Limits counted across the nodes of an installation (scale-out with Redis). */
+  sharedCounts?: SharedCounts;
 }

@@ -29,6 +29,7 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosi
   const limits = registerRateLimits(app, {
     perResourcePerSecond: ctx.config.rateLimitPerResource,
     perClientPerMinute: ctx.config.rateLimitPerClient,
+    shared: ctx.sharedCounts,
   });
   rejectUnknownTokens(app);
   registerBodyDecoding(app);

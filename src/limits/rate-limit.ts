@@ -1,12 +1,15 @@
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { rateLimitExceeded, type ApiError } from '../core/errors.js';
+import type { SharedCounts } from './shared-counts.js';
 
 export interface RateLimitOptions {
   /** Requests per second to one resource (one job's object or log), Apify's default 60. */
   perResourcePerSecond: number;
   /** Requests per minute per client (the token's user, else the IP), Apify's default 250,000. */
   perClientPerMinute: number;
+  /** Counted across the nodes of an installation (scale-out), else on this node. */
+  shared?: SharedCounts;
 }
 
 /** What the limits look at in a request (a Fastify request, or the finished-log fast path's own). */
@@ -26,8 +29,14 @@ export interface RateLimits {
   check(req: Limited): ApiError | null;
 }
 
-/** One fixed-window limit: `max` requests per `windowMs` per key. */
-function limit(max: number, windowMs: number): (key: string) => ApiError | null {
+/** One fixed-window limit: `max` requests per `windowMs` per key, on this node or (`shared`) across the installation. */
+function limit(max: number, windowMs: number, shared?: SharedCounts): (key: string) => ApiError | null {
+  if (shared) {
+    return (key) => {
+      const w = shared.hit(key, windowMs);
+      return w.count > max ? rateLimitExceeded(Math.max(1, Math.ceil(w.msLeft / 1000))) : null;
+    };
+  }
   // The in-memory counters are an LRU; 5,000 (the default) would let a crowd of ids evict a busy job's counter.
   const store = new LocalStore(false, false, 100_000);
   return (key) => {
@@ -47,8 +56,8 @@ function limit(max: number, windowMs: number): (key: string) => ApiError | null 
  * against its user. Every response says its limit in `X-RateLimit-Limit`; over it: 429 with `Retry-After`.
  */
 export function registerRateLimits(app: FastifyInstance, options: RateLimitOptions): RateLimits {
-  const perClient = limit(options.perClientPerMinute, 60_000);
-  const perResource = limit(options.perResourcePerSecond, 1000);
+  const perClient = limit(options.perClientPerMinute, 60_000, options.shared);
+  const perResource = limit(options.perResourcePerSecond, 1000, options.shared);
   const limits: RateLimits = {
     limitHeader: (id) => (id ? options.perResourcePerSecond : options.perClientPerMinute),
     check(req) {

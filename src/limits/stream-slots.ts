@@ -1,3 +1,4 @@
+import type { SharedCounts } from './shared-counts.js';
 import { rateLimitExceeded } from '../core/errors.js';
 
 /**
@@ -7,15 +8,19 @@ import { rateLimitExceeded } from '../core/errors.js';
 export class StreamSlots {
   readonly #open = new Map<string, number>();
 
-  constructor(readonly maxPerClient: number) {}
+  /** With `shared`, the cap holds across the nodes of an installation (the others' streams as of their last sync). */
+  constructor(
+    readonly maxPerClient: number,
+    private readonly shared?: SharedCounts,
+  ) {}
 
   /** Takes a slot for `key` or throws 429; returns the function that gives it back (idempotent). */
   acquire(key: string): () => void {
-    const n = this.#open.get(key) ?? 0;
-    if (n >= this.maxPerClient) {
+    if (this.count(key) >= this.maxPerClient) {
       throw rateLimitExceeded(1, `Too many concurrent log streams (limit ${this.maxPerClient} per client).`);
     }
-    this.#open.set(key, n + 1);
+    this.#open.set(key, (this.#open.get(key) ?? 0) + 1);
+    this.shared?.adjust(key, 1);
     let released = false;
     return () => {
       if (released) return;
@@ -23,11 +28,12 @@ export class StreamSlots {
       const left = (this.#open.get(key) ?? 1) - 1;
       if (left > 0) this.#open.set(key, left);
       else this.#open.delete(key);
+      this.shared?.adjust(key, -1);
     };
   }
 
-  /** Open streams of `key` (for tests and metrics). */
+  /** Open streams of `key` (on every node, when shared). */
   count(key: string): number {
-    return this.#open.get(key) ?? 0;
+    return this.shared ? this.shared.gauge(key) : (this.#open.get(key) ?? 0);
   }
 }

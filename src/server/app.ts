@@ -11,7 +11,7 @@ import type { LiveBus } from '../live/bus.js';
 import type { LogFollower } from '../live/follower.js';
 import { StreamSlots } from '../limits/stream-slots.js';
 import type { Store } from '../store/store.js';
-import { openBus, openStore } from './backends.js';
+import { openBus, openSharedCounts, openStore } from './backends.js';
 import type { Config } from './config.js';
 import { chooseLogFormat, loggerOptions } from './logging.js';
 
@@ -34,6 +34,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
   let reportProblem = (_message: string): void => undefined;
   const store = await openStore(config, (message) => reportProblem(message));
   let bus: LiveBus | undefined;
+  let shared: Awaited<ReturnType<typeof openSharedCounts>> = null;
   try {
     bus = await openBus(config, (message) => reportProblem(message));
     const service = new JobService(store, bus, config);
@@ -81,7 +82,9 @@ export async function startServer(config: Config, logger: boolean | object = fal
     app.addHook('onRequest', async () => {
       if (closing) throw serviceUnavailable('The server is shutting down; retry in a moment.', 1);
     });
-    fastPath = await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient) }, () => closing);
+    shared = await openSharedCounts(config, (message) => reportProblem(message));
+    const sharedCounts = shared?.counts;
+    fastPath = await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient, sharedCounts), sharedCounts }, () => closing);
     // A crowd of followers (re)connecting at once, e.g. after a restart, must not overflow the accept queue
     // (Node's default 511 drops SYNs, and each drop costs the client a 1 s, then 2 s... retransmit).
     // The kernel caps it at net.core.somaxconn.
@@ -111,11 +114,13 @@ export async function startServer(config: Config, logger: boolean | object = fal
         } finally {
           clearTimeout(cut);
         }
+        await shared?.close();
         await bus!.close();
         await store.close();
       },
     };
   } catch (err) {
+    await shared?.close();
     await bus?.close();
     await store.close();
     throw err;
