@@ -32,7 +32,7 @@ export interface RunningServer {
 export async function startServer(config: Config, logger: boolean | object = false): Promise<RunningServer> {
   // Indexing problems go to the server log once it exists.
   let reportProblem = (_message: string): void => undefined;
-  const store = await openStore(config, (message) => reportProblem(message));
+  const store = await openStore(config, { server: true, onProblem: (message) => reportProblem(message) });
   let bus: LiveBus | undefined;
   let shared: Awaited<ReturnType<typeof openSharedCounts>> = null;
   try {

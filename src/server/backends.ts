@@ -11,18 +11,25 @@ import type { Config } from './config.js';
 
 type StoreConfig = Pick<Config, 'dataDir' | 'retentionChars' | 'databaseUrl' | 'databaseSchema'> & Partial<Pick<Config, 'searchIndexLazy' | 'fsync'>>;
 
+export interface OpenStoreOptions {
+  /** Opened by the server (background work such as search indexing runs), not by a one-shot command. */
+  server?: boolean;
+  /** Where problems of background work are reported. */
+  onProblem?: (message: string) => void;
+}
+
 /**
  * The store a configuration names: PostgreSQL with `databaseUrl` (shared by every node), otherwise the
  * embedded SQLite file in `dataDir`. Every command that touches data opens it here.
  */
-export async function openStore(config: StoreConfig, onProblem?: (message: string) => void): Promise<Store> {
+export async function openStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<Store> {
   if (config.databaseUrl) return PostgresStore.open({ url: config.databaseUrl, schema: config.databaseSchema, retentionChars: config.retentionChars });
   return new SqliteStore({
     dataDir: config.dataDir,
     retentionChars: config.retentionChars,
     fsync: config.fsync,
-    indexLogs: config.searchIndexLazy === false,
-    onProblem,
+    indexLogs: options.server === true && !config.searchIndexLazy,
+    onProblem: options.onProblem,
   });
 }
 
