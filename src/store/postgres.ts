@@ -1,20 +1,13 @@
-import { crc32 } from 'node:zlib';
 import pg from 'pg';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
-import { countChars, planTrim } from '../core/retention.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
+import { appendBatch, type LogRow, type PendingAppend } from './postgres-append.js';
 import { migrate } from './postgres-schema.js';
+import { packLog, verifyLogs } from './postgres-upkeep.js';
 import { searchByScanning } from './postgres-search.js';
-import { toJob, type JobRow } from './sqlite-rows.js';
+import { toJob, type JobRow } from './job-rows.js';
 import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
 
-/**
- * Appends merged into one row: consecutive appends to one log within a commit become a single row of at
- * most this size (a row is never rewritten once committed, so merging happens only inside a batch).
- */
-const MAX_ROW = 256 * 1024;
-/** Rows of a finished log are merged up to this size (PostgreSQL compresses each, up to 1 GB). */
-const PACKED_ROW = 1024 * 1024;
 const TERMINAL_SQL = "'SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED'";
 
 /** BIGINT columns come back as numbers: every one we keep (offsets, lengths, times) is below 2^53. */
@@ -23,29 +16,8 @@ const types = {
     oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
-interface LogRow {
-  id: string;
-  status: JobStatus;
-  log_start: number;
-  log_length: number;
-  log_chars: number;
-  log_crc: number | null;
-}
 
-interface PendingAppend {
-  jobId: string;
-  data: Buffer;
-  expectedOffset: number | undefined;
-  resolve: (r: AppendResult) => void;
-  reject: (e: unknown) => void;
-}
 
-interface NewChunk {
-  jobId: string;
-  offset: number;
-  parts: Buffer[];
-  size: number;
-}
 
 interface UserRow {
   id: string;
@@ -357,147 +329,12 @@ export class PostgresStore implements Store {
       const batch = this.#queue;
       this.#queue = [];
       try {
-        const results = await this.#transaction((c) => this.#appendBatch(c, batch));
+        const results = await this.#transaction((c) => appendBatch(c, batch, this.#retentionChars));
         batch.forEach((p, i) => p.resolve(results[i]!));
       } catch (err) {
         for (const p of batch) p.reject(err);
       }
     }
-  }
-
-  async #appendBatch(c: pg.PoolClient, batch: PendingAppend[]): Promise<AppendResult[]> {
-    const ids = [...new Set(batch.map((p) => p.jobId))].sort();
-    // Locked in id order, so two nodes locking overlapping sets cannot deadlock.
-    const locked = await c.query<LogRow>(
-      'SELECT id, status, log_start, log_length, log_chars, log_crc FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE',
-      [ids],
-    );
-    const rows = new Map(locked.rows.map((r) => [r.id, r]));
-    /** Each log's length before this batch: bytes past it are in `chunks`, not in the table yet. */
-    const committed = new Map(locked.rows.map((r) => [r.id, r.log_length]));
-    const dirty = new Set<LogRow>();
-    const chunks: NewChunk[] = [];
-    const open = new Map<string, NewChunk>();
-    const results: AppendResult[] = [];
-    for (const p of batch) {
-      const row = rows.get(p.jobId);
-      if (!row) {
-        results.push({ kind: 'not-found' });
-        continue;
-      }
-      if (isTerminal(row.status)) {
-        results.push({ kind: 'terminal', status: row.status });
-        continue;
-      }
-      if (p.expectedOffset !== undefined && p.expectedOffset !== row.log_length) {
-        const queued = chunks.filter((k) => k.jobId === row.id);
-        const retry = await this.#isStoredRetry(c, row, committed.get(row.id)!, queued, p.expectedOffset, p.data);
-        results.push(retry ? { kind: 'duplicate', length: row.log_length } : { kind: 'offset-mismatch', length: row.log_length });
-        continue;
-      }
-      const start = row.log_length;
-      dirty.add(row);
-      results.push({ kind: 'appended', start, end: start + p.data.length });
-      if (p.data.length === 0) continue;
-      for (let i = 0; i < p.data.length; ) {
-        let chunk = open.get(p.jobId);
-        if (!chunk || chunk.size === MAX_ROW) {
-          chunk = { jobId: p.jobId, offset: start + i, parts: [], size: 0 };
-          chunks.push(chunk);
-          open.set(p.jobId, chunk);
-        }
-        const piece = p.data.subarray(i, i + MAX_ROW - chunk.size);
-        chunk.parts.push(piece);
-        chunk.size += piece.length;
-        i += piece.length;
-      }
-      row.log_length = start + p.data.length;
-      if (row.log_crc !== null) row.log_crc = crc32(p.data, row.log_crc);
-    }
-    if (chunks.length) {
-      const data = chunks.map((k) => (k.parts.length === 1 ? k.parts[0]! : Buffer.concat(k.parts)));
-      const chars = data.map((d) => countChars(d));
-      chunks.forEach((k, i) => (rows.get(k.jobId)!.log_chars += chars[i]!));
-      await c.query('INSERT INTO chunks (job_id, "offset", chars, data) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[])', [
-        chunks.map((k) => k.jobId),
-        chunks.map((k) => k.offset),
-        chars,
-        data,
-      ]);
-    }
-    for (const row of dirty) if (row.log_chars > this.#retentionChars) await this.#trim(c, row);
-    if (dirty.size) {
-      const list = [...dirty];
-      await c.query(
-        `UPDATE jobs SET log_start = u.s, log_length = u.l, log_chars = u.c, log_crc = u.crc, active_at = $6
-         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, s, l, c, crc) WHERE jobs.id = u.id`,
-        [list.map((r) => r.id), list.map((r) => r.log_start), list.map((r) => r.log_length), list.map((r) => r.log_chars), list.map((r) => r.log_crc), Date.now()],
-      );
-    }
-    return results;
-  }
-
-  /**
-   * An append at an offset already covered: a retry if its retained bytes equal what is stored, in the
-   * table up to `committed` and after it in the rows this batch is about to insert.
-   */
-  async #isStoredRetry(c: pg.PoolClient, row: LogRow, committed: number, queued: NewChunk[], offset: number, data: Buffer): Promise<boolean> {
-    const end = offset + data.length;
-    if (end > row.log_length) return false;
-    const from = Math.max(offset, row.log_start);
-    if (from >= end) return true;
-    const parts = [await this.#readRange(c, row.id, from, Math.min(end, committed))];
-    for (const k of queued) {
-      const bytes = Buffer.concat(k.parts);
-      const a = Math.max(from, k.offset);
-      const b = Math.min(end, k.offset + k.size);
-      if (a < b) parts.push(bytes.subarray(a - k.offset, b - k.offset));
-    }
-    return Buffer.concat(parts).equals(data.subarray(from - offset));
-  }
-
-  /** Moves the window's start so that it holds at most the retention limit, deleting the rows wholly before it. */
-  async #trim(c: pg.PoolClient, row: LogRow): Promise<void> {
-    let excess = row.log_chars - this.#retentionChars;
-    let pos = row.log_start;
-    // Whole rows are dropped by their character counts; only the row where the cut falls (and the first
-    // one, if an earlier cut fell inside it) is read.
-    const sizes = await c.query<{ offset: number; chars: number; size: number; first: number }>(
-      `SELECT "offset", chars, length(data) AS size, get_byte(data, 0) AS first FROM chunks
-       WHERE job_id = $1 AND "offset" + length(data) > $2 ORDER BY "offset"`,
-      [row.id, pos],
-    );
-    for (const chunk of sizes.rows) {
-      const whole = chunk.offset >= pos;
-      // Done once the cut is at the start of a character (bytes continuing a dropped one go too).
-      if (excess === 0 && whole && (chunk.first & 0xc0) !== 0x80) break;
-      if (whole && chunk.chars <= excess) {
-        excess -= chunk.chars;
-        row.log_chars -= chunk.chars;
-        pos = chunk.offset + chunk.size;
-        continue;
-      }
-      const data = (await c.query<{ data: Buffer }>('SELECT data FROM chunks WHERE job_id = $1 AND "offset" = $2', [row.id, chunk.offset])).rows[0]!.data;
-      const plan = planTrim([{ offset: chunk.offset, data }], pos, excess);
-      excess -= plan.charsDropped;
-      row.log_chars -= plan.charsDropped;
-      pos = plan.start;
-      if (plan.done) break;
-    }
-    row.log_start = pos;
-    await c.query('DELETE FROM chunks WHERE job_id = $1 AND "offset" + length(data) <= $2', [row.id, pos]);
-  }
-
-  async #readRange(c: pg.PoolClient | pg.Pool, jobId: string, from: number, to: number): Promise<Buffer> {
-    if (from >= to) return Buffer.alloc(0);
-    const rows = (
-      await c.query<{ offset: number; data: Buffer }>(
-        `SELECT "offset", data FROM chunks WHERE job_id = $1 AND "offset" < $3 AND "offset" + length(data) > $2 ORDER BY "offset"`,
-        [jobId, from, to],
-      )
-    ).rows;
-    const parts = rows.map((r) => r.data.subarray(Math.max(0, from - r.offset), Math.min(r.data.length, to - r.offset)));
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   async logInfo(jobId: string): Promise<LogInfo | null> {
@@ -584,75 +421,15 @@ export class PostgresStore implements Store {
     }
   }
 
-  async #pack(jobId: string): Promise<boolean> {
-    return this.#transaction(async (c) => {
-      const job = (await c.query<{ packed: boolean }>('SELECT packed FROM jobs WHERE id = $1 FOR UPDATE', [jobId])).rows[0];
-      if (!job || job.packed) return false;
-      const rows = (await c.query<{ offset: number; chars: number; data: Buffer }>(
-        'SELECT "offset", chars, data FROM chunks WHERE job_id = $1 ORDER BY "offset"',
-        [jobId],
-      )).rows;
-      const merged: { offset: number; chars: number; parts: Buffer[]; size: number }[] = [];
-      for (const r of rows) {
-        const last = merged.at(-1);
-        if (last && last.offset + last.size === r.offset && last.size + r.data.length <= PACKED_ROW) {
-          last.parts.push(r.data);
-          last.size += r.data.length;
-          last.chars += r.chars;
-        } else merged.push({ offset: r.offset, chars: r.chars, parts: [r.data], size: r.data.length });
-      }
-      if (merged.length < rows.length) {
-        await c.query('DELETE FROM chunks WHERE job_id = $1', [jobId]);
-        await c.query('INSERT INTO chunks (job_id, "offset", chars, data) SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bytea[])', [
-          jobId,
-          merged.map((m) => m.offset),
-          merged.map((m) => m.chars),
-          merged.map((m) => Buffer.concat(m.parts)),
-        ]);
-      }
-      await c.query('UPDATE jobs SET packed = true WHERE id = $1', [jobId]);
-      return true;
-    });
+  #pack(jobId: string): Promise<boolean> {
+    return this.#transaction((c) => packLog(c, jobId));
   }
 
-  /**
-   * `quick`: every log's rows cover its window without a gap or an overlap, and their character counts
-   * add up. `full` also reads every byte: a log never trimmed must match its running CRC-32.
-   */
-  async verify(level: 'quick' | 'full'): Promise<string[]> {
-    const problems: string[] = [];
-    const rows = await this.#query<{ id: string; log_start: number; log_length: number; log_chars: number; first: number | null; last_end: number | null; bytes: number; chars: number; gaps: number }>(
-      `SELECT j.id, j.log_start, j.log_length, j.log_chars, min(c."offset") AS first, max(c."offset" + length(c.data)) AS last_end,
-         coalesce(sum(length(c.data)), 0)::bigint AS bytes, coalesce(sum(c.chars), 0)::bigint AS chars,
-         count(*) FILTER (WHERE c.prev_end IS NOT NULL AND c.prev_end <> c."offset") AS gaps
-       FROM jobs j LEFT JOIN (
-         SELECT job_id, "offset", data, chars, lag("offset" + length(data)) OVER (PARTITION BY job_id ORDER BY "offset") AS prev_end FROM chunks
-       ) c ON c.job_id = j.id
-       GROUP BY j.id`,
-    );
-    for (const r of rows.rows) {
-      const empty = r.log_start === r.log_length;
-      if (Number(r.gaps) > 0) problems.push(`log ${r.id}: its stored rows leave ${r.gaps} gap(s) or overlap(s)`);
-      else if (empty ? r.first !== null && r.last_end! > r.log_start : r.first === null || r.first > r.log_start || r.last_end !== r.log_length) {
-        problems.push(`log ${r.id}: its stored rows cover ${r.first ?? '-'}..${r.last_end ?? '-'}, not the window ${r.log_start}..${r.log_length}`);
-      }
-    }
-    if (level === 'full') {
-      const whole = await this.#query<{ id: string; log_length: number; log_crc: number }>(
-        'SELECT id, log_length, log_crc FROM jobs WHERE log_start = 0 AND log_crc IS NOT NULL',
-      );
-      for (const j of whole.rows) {
-        let crc = 0;
-        for (let pos = 0; pos < j.log_length; ) {
-          const slice = await this.readLog(j.id, pos, 4 * 1024 * 1024);
-          if (!slice || slice.end <= pos) break;
-          crc = crc32(slice.data, crc);
-          pos = slice.end;
-        }
-        if (crc !== j.log_crc) problems.push(`log ${j.id}: its bytes do not match the CRC-32 recorded as they were appended`);
-      }
-    }
-    return problems;
+  /** `quick`: every log's rows cover its window; `full` also checks never-trimmed logs against their CRC-32. */
+  verify(level: 'quick' | 'full'): Promise<string[]> {
+    return verifyLogs(this.#pool, level, (id, from, max) => this.readLog(id, from, max)).catch((err) => {
+      throw storeFault(err);
+    });
   }
 
   async close(): Promise<void> {

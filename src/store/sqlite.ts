@@ -9,7 +9,7 @@ import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { JobQueries } from './sqlite-jobs.js';
 import { SCHEMA } from './sqlite-schema.js';
 import { SearchIndex } from './sqlite-search.js';
-import { toJob, type JobRow } from './sqlite-rows.js';
+import { toJob, type JobRow } from './job-rows.js';
 
 const APP_ID = 'buildlog';
 /**

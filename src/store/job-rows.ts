@@ -1,6 +1,6 @@
 import type { JobRecord, JobStatus } from '../core/job.js';
 
-/** A row of the `jobs` table as SQLite returns it. */
+/** A row of the `jobs` table as both stores return it (PostgreSQL's BIGINTs parsed to numbers). */
 export interface JobRow {
   id: string;
   kind: 'build' | 'run';

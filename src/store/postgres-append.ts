@@ -1,0 +1,177 @@
+import { crc32 } from 'node:zlib';
+import type pg from 'pg';
+import { isTerminal, type JobStatus } from '../core/job.js';
+import { countChars, planTrim } from '../core/retention.js';
+import type { AppendResult } from './store.js';
+
+/**
+ * The append path of the PostgreSQL store: a batch of appends (what arrived during the previous commit)
+ * becomes one transaction that locks the jobs' rows, inserts new rows of bytes (never rewriting one) and
+ * moves each log's retention window.
+ */
+
+/**
+ * Appends merged into one row: consecutive appends to one log within a commit become a single row of at
+ * most this size (a row is never rewritten once committed, so merging happens only inside a batch).
+ */
+const MAX_ROW = 256 * 1024;
+
+export interface LogRow {
+  id: string;
+  status: JobStatus;
+  log_start: number;
+  log_length: number;
+  log_chars: number;
+  log_crc: number | null;
+}
+
+export interface PendingAppend {
+  jobId: string;
+  data: Buffer;
+  expectedOffset: number | undefined;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface NewChunk {
+  jobId: string;
+  offset: number;
+  parts: Buffer[];
+  size: number;
+}
+
+/** One commit's appends (the caller runs it in a transaction): locks the jobs' rows, writes new rows, trims, saves the lengths. */
+export async function appendBatch(c: pg.PoolClient, batch: PendingAppend[], retentionChars: number): Promise<AppendResult[]> {
+  const ids = [...new Set(batch.map((p) => p.jobId))].sort();
+  // Locked in id order, so two nodes locking overlapping sets cannot deadlock.
+  const locked = await c.query<LogRow>(
+    'SELECT id, status, log_start, log_length, log_chars, log_crc FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE',
+    [ids],
+  );
+  const rows = new Map(locked.rows.map((r) => [r.id, r]));
+  /** Each log's length before this batch: bytes past it are in `chunks`, not in the table yet. */
+  const committed = new Map(locked.rows.map((r) => [r.id, r.log_length]));
+  const dirty = new Set<LogRow>();
+  const chunks: NewChunk[] = [];
+  const open = new Map<string, NewChunk>();
+  const results: AppendResult[] = [];
+  for (const p of batch) {
+    const row = rows.get(p.jobId);
+    if (!row) {
+      results.push({ kind: 'not-found' });
+      continue;
+    }
+    if (isTerminal(row.status)) {
+      results.push({ kind: 'terminal', status: row.status });
+      continue;
+    }
+    if (p.expectedOffset !== undefined && p.expectedOffset !== row.log_length) {
+      const queued = chunks.filter((k) => k.jobId === row.id);
+      const retry = await isStoredRetry(c, row, committed.get(row.id)!, queued, p.expectedOffset, p.data);
+      results.push(retry ? { kind: 'duplicate', length: row.log_length } : { kind: 'offset-mismatch', length: row.log_length });
+      continue;
+    }
+    const start = row.log_length;
+    dirty.add(row);
+    results.push({ kind: 'appended', start, end: start + p.data.length });
+    if (p.data.length === 0) continue;
+    for (let i = 0; i < p.data.length; ) {
+      let chunk = open.get(p.jobId);
+      if (!chunk || chunk.size === MAX_ROW) {
+        chunk = { jobId: p.jobId, offset: start + i, parts: [], size: 0 };
+        chunks.push(chunk);
+        open.set(p.jobId, chunk);
+      }
+      const piece = p.data.subarray(i, i + MAX_ROW - chunk.size);
+      chunk.parts.push(piece);
+      chunk.size += piece.length;
+      i += piece.length;
+    }
+    row.log_length = start + p.data.length;
+    if (row.log_crc !== null) row.log_crc = crc32(p.data, row.log_crc);
+  }
+  if (chunks.length) {
+    const data = chunks.map((k) => (k.parts.length === 1 ? k.parts[0]! : Buffer.concat(k.parts)));
+    const chars = data.map((d) => countChars(d));
+    chunks.forEach((k, i) => (rows.get(k.jobId)!.log_chars += chars[i]!));
+    await c.query('INSERT INTO chunks (job_id, "offset", chars, data) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[])', [
+      chunks.map((k) => k.jobId),
+      chunks.map((k) => k.offset),
+      chars,
+      data,
+    ]);
+  }
+  for (const row of dirty) if (row.log_chars > retentionChars) await trim(c, row, retentionChars);
+  if (dirty.size) {
+    const list = [...dirty];
+    await c.query(
+      `UPDATE jobs SET log_start = u.s, log_length = u.l, log_chars = u.c, log_crc = u.crc, active_at = $6
+       FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, s, l, c, crc) WHERE jobs.id = u.id`,
+      [list.map((r) => r.id), list.map((r) => r.log_start), list.map((r) => r.log_length), list.map((r) => r.log_chars), list.map((r) => r.log_crc), Date.now()],
+    );
+  }
+  return results;
+}
+
+/**
+ * An append at an offset already covered: a retry if its retained bytes equal what is stored, in the
+ * table up to `committed` and after it in the rows this batch is about to insert.
+ */
+async function isStoredRetry(c: pg.PoolClient, row: LogRow, committed: number, queued: NewChunk[], offset: number, data: Buffer): Promise<boolean> {
+  const end = offset + data.length;
+  if (end > row.log_length) return false;
+  const from = Math.max(offset, row.log_start);
+  if (from >= end) return true;
+  const parts = [await readRange(c, row.id, from, Math.min(end, committed))];
+  for (const k of queued) {
+    const bytes = Buffer.concat(k.parts);
+    const a = Math.max(from, k.offset);
+    const b = Math.min(end, k.offset + k.size);
+    if (a < b) parts.push(bytes.subarray(a - k.offset, b - k.offset));
+  }
+  return Buffer.concat(parts).equals(data.subarray(from - offset));
+}
+
+/** Moves the window's start so that it holds at most the retention limit, deleting the rows wholly before it. */
+async function trim(c: pg.PoolClient, row: LogRow, retentionChars: number): Promise<void> {
+let excess = row.log_chars - retentionChars;
+  let pos = row.log_start;
+  // Whole rows are dropped by their character counts; only the row where the cut falls (and the first
+  // one, if an earlier cut fell inside it) is read.
+  const sizes = await c.query<{ offset: number; chars: number; size: number; first: number }>(
+    `SELECT "offset", chars, length(data) AS size, get_byte(data, 0) AS first FROM chunks
+     WHERE job_id = $1 AND "offset" + length(data) > $2 ORDER BY "offset"`,
+    [row.id, pos],
+  );
+  for (const chunk of sizes.rows) {
+    const whole = chunk.offset >= pos;
+    // Done once the cut is at the start of a character (bytes continuing a dropped one go too).
+    if (excess === 0 && whole && (chunk.first & 0xc0) !== 0x80) break;
+    if (whole && chunk.chars <= excess) {
+      excess -= chunk.chars;
+      row.log_chars -= chunk.chars;
+      pos = chunk.offset + chunk.size;
+      continue;
+    }
+    const data = (await c.query<{ data: Buffer }>('SELECT data FROM chunks WHERE job_id = $1 AND "offset" = $2', [row.id, chunk.offset])).rows[0]!.data;
+    const plan = planTrim([{ offset: chunk.offset, data }], pos, excess);
+    excess -= plan.charsDropped;
+    row.log_chars -= plan.charsDropped;
+    pos = plan.start;
+    if (plan.done) break;
+  }
+  row.log_start = pos;
+  await c.query('DELETE FROM chunks WHERE job_id = $1 AND "offset" + length(data) <= $2', [row.id, pos]);
+}
+
+export async function readRange(c: pg.PoolClient | pg.Pool, jobId: string, from: number, to: number): Promise<Buffer> {
+  if (from >= to) return Buffer.alloc(0);
+  const rows = (
+    await c.query<{ offset: number; data: Buffer }>(
+      `SELECT "offset", data FROM chunks WHERE job_id = $1 AND "offset" < $3 AND "offset" + length(data) > $2 ORDER BY "offset"`,
+      [jobId, from, to],
+    )
+  ).rows;
+  const parts = rows.map((r) => r.data.subarray(Math.max(0, from - r.offset), Math.min(r.data.length, to - r.offset)));
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
