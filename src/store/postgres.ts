@@ -5,7 +5,7 @@ import { appendBatch, type LogRow, type PendingAppend } from './postgres-append.
 import { migrate } from './postgres-schema.js';
 import { packLog, verifyLogs } from './postgres-upkeep.js';
 import { searchByScanning } from './postgres-search.js';
-import { toJob, type JobRow } from './job-rows.js';
+import { toJob, toUser, type JobRow, type UserRow } from './rows.js';
 import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
 
 const TERMINAL_SQL = "'SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED'";
@@ -19,21 +19,7 @@ const types = {
 
 
 
-interface UserRow {
-  id: string;
-  username: string;
-  token_hash: string;
-  proxy_password: string;
-  created_at: number;
-}
 
-const toUser = (r: UserRow): UserRecord => ({
-  id: r.id,
-  username: r.username,
-  tokenHash: r.token_hash,
-  proxyPassword: r.proxy_password,
-  createdAt: r.created_at,
-});
 
 /**
  * Errors that mean the database, not the request, is at fault (connection lost or refused, server

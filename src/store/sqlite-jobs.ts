@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { JobListQuery, JobPage } from './store.js';
-import { toJob, type JobRow } from './job-rows.js';
+import { toJob, type JobRow } from './rows.js';
 
 /** Indexes the lists need; created on every open (IF NOT EXISTS), so older data dirs get them too. */
 export const JOB_LIST_SCHEMA = `

@@ -9,7 +9,7 @@ import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { JobQueries } from './sqlite-jobs.js';
 import { SCHEMA } from './sqlite-schema.js';
 import { SearchIndex } from './sqlite-search.js';
-import { toJob, type JobRow } from './job-rows.js';
+import { toJob, toUser, type JobRow, type UserRow } from './rows.js';
 
 const APP_ID = 'buildlog';
 /**
@@ -40,13 +40,6 @@ interface LogRow {
   log_crc: number | null;
 }
 
-interface UserRow {
-  id: string;
-  username: string;
-  token_hash: string;
-  proxy_password: string;
-  created_at: number;
-}
 
 interface PendingAppend {
   jobId: string;
@@ -78,13 +71,6 @@ function guard<T>(write: () => T): T {
   }
 }
 
-const toUser = (r: UserRow): UserRecord => ({
-  id: r.id,
-  username: r.username,
-  tokenHash: r.token_hash,
-  proxyPassword: r.proxy_password,
-  createdAt: r.created_at,
-});
 
 export interface SqliteStoreOptions {
   dataDir: string;

@@ -1,6 +1,8 @@
 import type { JobRecord, JobStatus } from '../core/job.js';
+import type { UserRecord } from './store.js';
 
-/** A row of the `jobs` table as both stores return it (PostgreSQL's BIGINTs parsed to numbers). */
+/** Rows of the `users` and `jobs` tables as both stores return them (PostgreSQL's BIGINTs parsed to numbers), and their records. */
+
 export interface JobRow {
   id: string;
   kind: 'build' | 'run';
@@ -33,4 +35,20 @@ export const toJob = (r: JobRow): JobRecord => ({
   options: JSON.parse(r.options) as Record<string, unknown>,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
+});
+
+export interface UserRow {
+  id: string;
+  username: string;
+  token_hash: string;
+  proxy_password: string;
+  created_at: number;
+}
+
+export const toUser = (r: UserRow): UserRecord => ({
+  id: r.id,
+  username: r.username,
+  tokenHash: r.token_hash,
+  proxyPassword: r.proxy_password,
+  createdAt: r.created_at,
 });
