@@ -2,6 +2,7 @@
 import { after, before, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { ApifyClient } from 'apify-client';
 import Database from 'better-sqlite3';
 import { JobService } from '../src/core/service.js';
@@ -158,3 +159,30 @@ describe('inactivity', () => {
     }
   });
 });
+
+describe('slow requests', () => {
+  test('a request whose body does not arrive within --request-timeout is answered 408 and its connection closed', async () => {
+    const server = await startTestServer({ requestTimeoutSecs: 1, headersTimeoutSecs: 1 });
+    try {
+      const id = await createJob(server);
+      const { port } = new URL(server.url);
+      const socket = connect(Number(port), '127.0.0.1');
+      let answer = '';
+      socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+      const closed = new Promise((resolve) => socket.on('close', resolve));
+      socket.write(
+        `POST /v2/logs/${id}/chunks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.token}\r\n` +
+          'Content-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly ten b',
+      );
+      // The rest never comes: within the timeout plus the server's check interval (1 s each), it answers.
+      await waitFor(() => answer.length > 0, 10_000, 'an answer');
+      await closed;
+      assert.match(answer, /^HTTP\/1\.1 408 /);
+      assert.match(answer, /"type":"request-timeout"/);
+      assert.equal((await server.store.logInfo(id))?.length, 0, 'nothing of the unfinished body was stored');
+    } finally {
+      await server.stop();
+    }
+  });
+});
+

@@ -33,8 +33,8 @@ export function parseActorRef(ref: string): { username?: string; name: string } 
 
 /** The newest job of an actor, builds first (what makes an actor exist). */
 async function newestJob(service: JobService, name: string, userId?: string): Promise<{ build: JobRecord | null; latest: JobRecord | null }> {
-  const build = await service.store.latestJob(name, 'build', userId);
-  return { build, latest: build ?? (await service.store.latestJob(name, 'run', userId)) };
+  const build = await service.latestJob(name, 'build', userId);
+  return { build, latest: build ?? (await service.latestJob(name, 'run', userId)) };
 }
 
 /**
@@ -45,7 +45,7 @@ async function ownActor(service: JobService, req: FastifyRequest): Promise<{ use
   const user = requireUser(req);
   const { username, name } = parseActorRef((req.params as { actorId: string }).actorId);
   if (username !== undefined && username !== user.username) {
-    if (!(await service.store.userByName(username))) throw actorNotFound();
+    if (!(await service.userByName(username))) throw actorNotFound();
     throw permissionDenied('The actor belongs to another user; only its owner may list its jobs.');
   }
   if (!(await newestJob(service, name, user.id)).latest) throw actorNotFound();
@@ -62,7 +62,7 @@ function versionsOf(buildNumbers: string[]) {
 async function actorObject(ctx: ApiContext, req: FastifyRequest) {
   const { service, config } = ctx;
   const { username, name } = parseActorRef((req.params as { actorId: string }).actorId);
-  const owner = username === undefined ? undefined : await service.store.userByName(username);
+  const owner = username === undefined ? undefined : await service.userByName(username);
   if (owner === null) throw actorNotFound();
   // A bare name means the caller's own actor first, then anyone's (names are not unique across users).
   const candidates = owner ? [owner.id] : [...(req.user ? [req.user.id] : []), undefined];
@@ -74,7 +74,7 @@ async function actorObject(ctx: ApiContext, req: FastifyRequest) {
   const { build, latest } = found;
   if (!latest) throw actorNotFound();
   authorizeRead(req, latest, config.privateReads);
-  const user = owner ?? (await service.store.userById(latest.userId));
+  const user = owner ?? (await service.userById(latest.userId));
   const mine = req.user?.id === latest.userId;
   return {
     data: {
@@ -82,7 +82,7 @@ async function actorObject(ctx: ApiContext, req: FastifyRequest) {
       name: latest.actId,
       username: user?.username ?? null,
       userId: latest.userId,
-      versions: mine ? versionsOf(await service.store.buildNumbers(latest.userId, latest.actId)) : [],
+      versions: mine ? versionsOf(await service.buildNumbers(latest.userId, latest.actId)) : [],
       taggedBuilds:
         mine && build
           ? { latest: { buildId: build.id, buildNumber: build.buildNumber, finishedAt: build.finishedAt && new Date(build.finishedAt).toISOString() } }
@@ -95,7 +95,7 @@ async function actorObject(ctx: ApiContext, req: FastifyRequest) {
 async function lastRun(ctx: ApiContext, req: FastifyRequest): Promise<JobRecord> {
   const { user, name } = await ownActor(ctx.service, req);
   const statuses = statusesParam(req.query as Query);
-  const { items } = await ctx.service.store.listJobs({ userId: user.id, kind: 'run', actId: name, statuses, offset: 0, limit: 1, desc: true });
+  const { items } = await ctx.service.listJobs({ userId: user.id, kind: 'run', actId: name, statuses, offset: 0, limit: 1, desc: true });
   if (!items[0]) throw recordNotFound(NOT_FOUND_TEXT.run);
   return items[0];
 }

@@ -25,7 +25,7 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosi
   // First: it collects the routes registered after it.
   await registerOpenApi(app);
   await registerCors(app);
-  registerAuth(app, ctx.service.store);
+  registerAuth(app, (tokenHash) => ctx.service.userByTokenHash(tokenHash));
   const limits = registerRateLimits(app, {
     perResourcePerSecond: ctx.config.rateLimitPerResource,
     perClientPerMinute: ctx.config.rateLimitPerClient,

@@ -15,7 +15,7 @@ type Query = Record<string, string | string[] | undefined>;
  */
 export async function listJobs(ctx: ApiContext, req: FastifyRequest, scope: { userId: string; kind: JobKind; actId?: string }) {
   const { offset, limit, desc, statuses } = listParams(req.query as Query);
-  const page = await ctx.service.store.listJobs({ ...scope, statuses, offset, limit, desc });
+  const page = await ctx.service.listJobs({ ...scope, statuses, offset, limit, desc });
   const now = Date.now();
   return {
     data: { total: page.total, offset, limit, desc, count: page.items.length, items: page.items.map((j) => jobToWire(j, { now })) },

@@ -74,7 +74,7 @@ export function searchRoutes(app: FastifyInstance, ctx: ApiContext): void {
           const offset = integerParam(query, 'offset', 0);
           const limit = Math.min(integerParam(query, 'limit', 0) || 20, MAX_LIMIT);
           const linesPerJob = Math.min(integerParam(query, 'lines', 0) || 5, MAX_LINES);
-          const page = await ctx.service.store.searchLogs({ userId: user.id, text, offset, limit, linesPerJob });
+          const page = await ctx.service.searchLogs({ userId: user.id, text, offset, limit, linesPerJob });
           const now = Date.now();
           return {
             data: {

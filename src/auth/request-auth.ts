@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { permissionDenied, tokenNotValid, tokenRequired } from '../core/errors.js';
 import type { JobRecord } from '../core/job.js';
-import type { Store, UserRecord } from '../store/store.js';
+import type { UserRecord } from '../store/store.js';
 import { hashToken } from './tokens.js';
 
 declare module 'fastify' {
@@ -26,13 +26,13 @@ function tokenOf(req: FastifyRequest): string | undefined {
 }
 
 /** Resolves the token of every request once (a token that is sent but unknown is refused by `rejectUnknownTokens`). */
-export function registerAuth(app: FastifyInstance, store: Store): void {
+export function registerAuth(app: FastifyInstance, userByTokenHash: (tokenHash: string) => Promise<UserRecord | null>): void {
   app.decorateRequest('user', null);
   app.decorateRequest('unknownToken', false);
   app.addHook('onRequest', async (req) => {
     const token = tokenOf(req);
     if (token === undefined) return;
-    const user = await store.userByTokenHash(hashToken(token));
+    const user = await userByTokenHash(hashToken(token));
     if (user) req.user = user;
     else req.unknownToken = true;
   });

@@ -1,4 +1,4 @@
-import { ApiError, BuildlogApi, isTerminal, NetworkError } from '../client/api.js';
+import { ErrorResponse, BuildlogApi, isTerminal, NetworkError } from '../client/api.js';
 import { resolveClientConfig, UsageError, type ClientFlags } from '../client/config.js';
 import { readLog } from '../client/log-reader.js';
 import { AnsiFilter } from '../text/ansi-filter.js';
@@ -28,8 +28,8 @@ export async function logs(id: string, flags: LogsFlags): Promise<void> {
 }
 
 function describe(err: unknown, id: string): string {
-  if (err instanceof ApiError && err.status === 404) return `no build or run with id "${id}" (${err.type})`;
-  if (err instanceof ApiError) return `${err.message} (${err.type}, HTTP ${err.status})`;
+  if (err instanceof ErrorResponse && err.status === 404) return `no build or run with id "${id}" (${err.type})`;
+  if (err instanceof ErrorResponse) return `${err.message} (${err.type}, HTTP ${err.status})`;
   if (err instanceof NetworkError || err instanceof UsageError) return err.message;
   return err instanceof Error ? err.message : String(err);
 }

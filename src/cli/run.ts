@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
-import { ApiError, BuildlogApi, isRetryable, NetworkError, type JobKind, type WireJob } from '../client/api.js';
+import { ErrorResponse, BuildlogApi, isRetryable, NetworkError, type JobKind, type WireJob } from '../client/api.js';
 import { LogAppender } from '../client/appender.js';
 import { Backoff, sleep } from '../client/backoff.js';
 import { resolveClientConfig, UsageError, type ClientFlags } from '../client/config.js';
@@ -188,7 +188,7 @@ async function createJob(api: BuildlogApi, kind: JobKind, flags: RunFlags): Prom
         await sleep(backoff.next());
         continue;
       }
-      if (err instanceof ApiError && !isRetryable(err)) {
+      if (err instanceof ErrorResponse && !isRetryable(err)) {
         throw new UsageError(`cannot create the ${kind} at ${api.url}: ${err.message} (${err.type})`);
       }
       const why = err instanceof NetworkError ? err.message : `the server at ${api.url} answers ${(err as Error).message}`;
@@ -219,7 +219,7 @@ async function finish(
     try {
       return await api.setStatus(kind, id, body);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 409 && body.logLength !== undefined) {
+      if (err instanceof ErrorResponse && err.status === 409 && body.logLength !== undefined) {
         // The server's log is not what we sent (bytes it acknowledged were lost, say to a restore from
         // a backup): they cannot be sent again, so finish without the proof rather than leave it RUNNING.
         say(`the server's log differs from the output sent (${err.message}); finishing without verification`);
@@ -227,7 +227,7 @@ async function finish(
         body = unverified;
         continue;
       }
-      if (err instanceof ApiError && err.status === 400) {
+      if (err instanceof ErrorResponse && err.status === 400) {
         // Someone else changed it first: a graceful abort (ABORTING may only become ABORTED) or an
         // abort that raced with the command's exit (terminal: nothing to do).
         const job = await api.getJob(kind, id).catch(() => null);

@@ -15,7 +15,7 @@ export interface WireJob {
 const BASE: Record<JobKind, string> = { build: '/v2/actor-builds', run: '/v2/actor-runs' };
 
 /** The server answered with an error envelope `{"error":{"type","message"}}` (or some other non-2xx). */
-export class ApiError extends Error {
+export class ErrorResponse extends Error {
   constructor(
     readonly status: number,
     readonly type: string,
@@ -23,7 +23,7 @@ export class ApiError extends Error {
     readonly headers: Headers,
   ) {
     super(message);
-    this.name = 'ApiError';
+    this.name = 'ErrorResponse';
   }
 }
 
@@ -41,7 +41,7 @@ export class NetworkError extends Error {
 /** Worth trying again later: no answer, rate limited, or the server is failing/restarting. */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof NetworkError) return true;
-  return err instanceof ApiError && (err.status === 429 || err.status >= 500);
+  return err instanceof ErrorResponse && (err.status === 429 || err.status >= 500);
 }
 
 /** fetch failures nest the useful part (`ECONNREFUSED`, `other side closed`) in `cause`. */
@@ -55,11 +55,11 @@ function describeCause(err: unknown): string {
   return e.code && e.message && !e.message.includes(e.code) ? `${e.code}: ${e.message}` : (e.message ?? e.code ?? String(err));
 }
 
-export async function toApiError(res: Response): Promise<ApiError> {
+export async function toErrorResponse(res: Response): Promise<ErrorResponse> {
   return errorFromAnswer(res.status, res.headers, await res.text().catch(() => ''));
 }
 
-function errorFromAnswer(status: number, headers: Headers, body: string): ApiError {
+function errorFromAnswer(status: number, headers: Headers, body: string): ErrorResponse {
   let type = 'http-error';
   let message = `HTTP ${status}`;
   try {
@@ -69,7 +69,7 @@ function errorFromAnswer(status: number, headers: Headers, body: string): ApiErr
   } catch {
     // Not our envelope (a proxy's HTML page, an empty body): the status says enough.
   }
-  return new ApiError(status, type, message, headers);
+  return new ErrorResponse(status, type, message, headers);
 }
 
 interface RequestInit {
@@ -117,10 +117,10 @@ export class BuildlogApi {
     }
   }
 
-  /** A JSON call: the `data` of a 2xx answer, else ApiError. */
+  /** A JSON call: the `data` of a 2xx answer, else ErrorResponse. */
   async call<T>(path: string, init: RequestInit = {}): Promise<T> {
     const res = await this.request(path, init);
-    if (!res.ok) throw await toApiError(res);
+    if (!res.ok) throw await toErrorResponse(res);
     return ((await res.json()) as { data: T }).data;
   }
 
@@ -142,7 +142,7 @@ export class BuildlogApi {
     try {
       return { ...(await this.getJob('build', id)), kind: 'build' };
     } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
+      if (!(err instanceof ErrorResponse && err.status === 404)) throw err;
       return { ...(await this.getJob('run', id)), kind: 'run' };
     }
   }

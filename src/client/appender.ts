@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { ApiError, type BuildlogApi, isRetryable, isTerminal, type JobKind } from './api.js';
+import { ErrorResponse, type BuildlogApi, isRetryable, isTerminal, type JobKind } from './api.js';
 import { Backoff, sleep } from './backoff.js';
 import { ByteQueue, type ByteQueueOptions } from './byte-queue.js';
 
@@ -193,12 +193,12 @@ export class LogAppender {
 
   async #failed(err: unknown, offset: number, size: number): Promise<void> {
     if (this.#state !== 'open') return;
-    if (err instanceof ApiError && err.status === 400) {
+    if (err instanceof ErrorResponse && err.status === 400) {
       const length = Number(err.headers.get('x-log-length') ?? NaN);
       if (Number.isInteger(length)) return this.#reconcile(length, offset);
       return this.#checkTerminal(err);
     }
-    if (err instanceof ApiError && err.status === 413 && size > 1024) {
+    if (err instanceof ErrorResponse && err.status === 413 && size > 1024) {
       this.#maxChunk = Math.max(1024, Math.floor(size / 2));
       return;
     }
@@ -210,7 +210,7 @@ export class LogAppender {
       }
       // Wait here (the request is still "in flight") so that nothing else is sent meanwhile; a 429
       // says how long.
-      const retryAfter = err instanceof ApiError ? Number(err.headers.get('retry-after')) * 1000 || 0 : 0;
+      const retryAfter = err instanceof ErrorResponse ? Number(err.headers.get('retry-after')) * 1000 || 0 : 0;
       await sleep(Math.max(this.#backoff.next(), Math.min(retryAfter, 30_000)), this.#stop.signal);
       return;
     }
@@ -235,7 +235,7 @@ export class LogAppender {
     this.#acked = length;
   }
 
-  async #checkTerminal(err: ApiError): Promise<void> {
+  async #checkTerminal(err: ErrorResponse): Promise<void> {
     try {
       const job = await this.#o.api.getJob(this.#o.kind, this.#o.jobId, { signal: this.#stop.signal });
       if (isTerminal(job.status)) {

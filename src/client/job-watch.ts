@@ -1,4 +1,4 @@
-import { ApiError, type BuildlogApi, isRetryable, isTerminal, type JobKind, type WireJob } from './api.js';
+import { ErrorResponse, type BuildlogApi, isRetryable, isTerminal, type JobKind, type WireJob } from './api.js';
 import { Backoff, sleep } from './backoff.js';
 
 /**
@@ -25,7 +25,7 @@ export function watchJob(
       } catch (err) {
         if (signal.aborted) return;
         // A job that is gone or unreadable cannot be watched; appends will report that.
-        if (err instanceof ApiError && !isRetryable(err)) return;
+        if (err instanceof ErrorResponse && !isRetryable(err)) return;
         await sleep(backoff.next(), signal);
       }
     }

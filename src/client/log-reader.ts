@@ -1,4 +1,4 @@
-import { ApiError, type BuildlogApi, isRetryable, NetworkError, toApiError } from './api.js';
+import { ErrorResponse, type BuildlogApi, isRetryable, NetworkError, toErrorResponse } from './api.js';
 import { Backoff, sleep } from './backoff.js';
 
 export interface ReadLogOptions {
@@ -50,7 +50,7 @@ export async function* readLog(api: BuildlogApi, id: string, options: ReadLogOpt
         await res.body?.cancel();
         return;
       }
-      if (!res.ok) throw await toApiError(res);
+      if (!res.ok) throw await toErrorResponse(res);
     } catch (err) {
       await retry(err);
       continue;
@@ -79,7 +79,7 @@ export async function* readLog(api: BuildlogApi, id: string, options: ReadLogOpt
       }
     } catch (err) {
       // The body broke off mid-way: resume from the first byte not yet yielded.
-      await retry(err instanceof ApiError ? err : new NetworkError(api.url, err));
+      await retry(err instanceof ErrorResponse ? err : new NetworkError(api.url, err));
       continue;
     }
     // A complete answer. Following, it ends when the job is terminal, but also when the server shuts

@@ -1,6 +1,6 @@
 import type { LiveBus } from '../live/bus.js';
 import { LogReads } from '../reading/log-reads.js';
-import type { Store, UserRecord } from '../store/store.js';
+import type { JobListQuery, JobPage, LogSearchPage, LogSearchQuery, Store, UserRecord } from '../store/store.js';
 import { SectionTracker, type Section } from '../text/sections.js';
 import { invalidInput, logMismatch, permissionDenied, recordNotFound } from './errors.js';
 import { newId } from './ids.js';
@@ -248,6 +248,38 @@ export class JobService {
       void recheck();
     });
     return this.get(job.id, 'any');
+  }
+
+  /** A page of a user's jobs (the Apify lists). */
+  listJobs(query: JobListQuery): Promise<JobPage> {
+    return this.store.listJobs(query);
+  }
+
+  /** The newest job of an actor, by kind, optionally of one user. */
+  latestJob(actId: string, kind: JobKind, userId?: string): Promise<JobRecord | null> {
+    return this.store.latestJob(actId, kind, userId);
+  }
+
+  /** The build numbers of a user's builds of an actor. */
+  buildNumbers(userId: string, actId: string): Promise<string[]> {
+    return this.store.buildNumbers(userId, actId);
+  }
+
+  searchLogs(query: LogSearchQuery): Promise<LogSearchPage> {
+    return this.store.searchLogs(query);
+  }
+
+  userByName(username: string): Promise<UserRecord | null> {
+    return this.store.userByName(username);
+  }
+
+  userById(id: string): Promise<UserRecord | null> {
+    return this.store.userById(id);
+  }
+
+  /** The user owning a token, by the token's hash (request authentication). */
+  userByTokenHash(tokenHash: string): Promise<UserRecord | null> {
+    return this.store.userByTokenHash(tokenHash);
   }
 
   /** Removes a job and its log; its followers end and its waiters answer. */

@@ -53,17 +53,17 @@ export async function startServer(config: Config, logger: boolean | object = fal
       frameworkErrors: frameworkErrorHandler,
       clientErrorHandler,
       // Slow or half-open clients cannot hold the server: headers must arrive within --headers-timeout (15 s)
-      // and a whole request (an append body) within 2 min. Responses are not bounded: a quiet build may stream for hours.
-      requestTimeout: 120_000,
+      // and a whole request (an append body) within --request-timeout (2 min). Responses are not bounded: a quiet build may stream for hours.
+      requestTimeout: config.requestTimeoutSecs * 1000,
       serverFactory: (handler) =>
         createServer(
           {
             headersTimeout: config.headersTimeoutSecs * 1000,
-            requestTimeout: 120_000,
+            requestTimeout: config.requestTimeoutSecs * 1000,
             // Fastify's own default, which it does not apply to a server from serverFactory (Node's is 5 s,
             // short enough that clients reusing a connection race the server closing it).
             keepAliveTimeout: 72_000,
-            connectionsCheckingInterval: Math.min(5_000, config.headersTimeoutSecs * 1000),
+            connectionsCheckingInterval: Math.min(5_000, config.headersTimeoutSecs * 1000, config.requestTimeoutSecs * 1000),
           },
           (req, res) => {
             if (!fastPath?.(req, res, () => handler(req, res))) handler(req, res);

@@ -38,6 +38,8 @@ export interface Config {
   readCacheBytes: number;
   /** How long a client has to send its request headers (slow or half-open connections are closed after it). */
   headersTimeoutSecs: number;
+  /** How long a client has to send a whole request (an append's body); responses are not bounded. */
+  requestTimeoutSecs: number;
   /** PostgreSQL instead of the embedded SQLite store (the scale-out mode). */
   databaseUrl?: string;
   /** The PostgreSQL schema holding buildlog's tables. */
@@ -88,6 +90,7 @@ export const SERVER_SETTINGS: readonly Setting[] = [
   { key: 'databaseSchema', flag: '--database-schema <name>', env: 'BUILDLOG_DATABASE_SCHEMA', kind: 'string', default: 'public', help: 'PostgreSQL schema for buildlog\'s tables (created if missing)' },
   { key: 'redisUrl', flag: '--redis-url <url>', env: 'BUILDLOG_REDIS_URL', kind: 'string', help: 'Redis (redis://...) carrying live logs between the nodes of a --database-url installation' },
   { key: 'headersTimeoutSecs', flag: '--headers-timeout <secs>', env: 'BUILDLOG_HEADERS_TIMEOUT', kind: 'integer', default: 15, min: 1, max: 120, help: 'seconds a client has to send its request headers' },
+  { key: 'requestTimeoutSecs', flag: '--request-timeout <secs>', env: 'BUILDLOG_REQUEST_TIMEOUT', kind: 'integer', default: 120, min: 1, max: 3600, help: 'seconds a client has to send a whole request (an append body); responses, such as a live stream, are not bounded' },
 ];
 
 /** Command-line flags as commander gives them (camel-cased, strings), before env and defaults are applied. */
