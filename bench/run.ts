@@ -3,7 +3,8 @@
 //   bash bench/setup.sh          # nginx-light, libnginx-mod-nchan, wrk from Debian (once)
 //   npm run bench [-- rows...] [-- --record]
 //
-// Rows: get100k get4k fanout crowd ingest capacity runner (default: all). Conditions: one `buildlog
+// Rows: get100k get4k fanout crowd ingest capacity runner scaleout (default: all; scaleout uses the
+// machine's PostgreSQL and Redis, BUILDLOG_BENCH_DATABASE_URL / BUILDLOG_BENCH_REDIS_URL). Conditions: one `buildlog
 // serve` process (flags: --rate-limit-resource 1000000 --rate-limit-client 100000000 --max-streams
 // 100000) against nginx with `worker_processes 1`; the same load driver (wrk -t1 -c50, or this process
 // for streams) on the same machine for both sides. With --record the report is also written to
@@ -12,7 +13,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
+import pg from 'pg';
 import {
   NCHAN_HTTP,
   awaitDelivery,
@@ -28,7 +30,7 @@ import { TOKEN, cpuSecs, rssMB, sleep, startBuildlog, startNginx, type Proc } fr
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const record = args.includes('--record');
-const ALL = ['get100k', 'get4k', 'fanout', 'crowd', 'ingest', 'capacity', 'runner'];
+const ALL = ['get100k', 'get4k', 'fanout', 'crowd', 'ingest', 'capacity', 'runner', 'scaleout'];
 const rows = args.filter((a) => !a.startsWith('--'));
 const selected = rows.length ? rows : ALL;
 const WRK_SECS = 10;
@@ -119,20 +121,27 @@ interface FanoutResult {
   cpu: number;
 }
 
-/** Followers connect (timed), sit idle (RSS measured), then `rate` lines/s go to every log for `secs`. */
-async function fanout(proc: Proc, target: Target, logCount: number, perLog: number, rate: number, secs: number): Promise<FanoutResult> {
-  const logs = await target.createLogs(proc.url, logCount);
+/**
+ * Followers connect (timed), sit idle (RSS measured), then `rate` lines/s go to every log for `secs`.
+ * With several processes (scale-out nodes) followers and producers are spread over them; RSS and CPU are their sums.
+ */
+async function fanout(procs: Proc | Proc[], target: Target, logCount: number, perLog: number, rate: number, secs: number): Promise<FanoutResult> {
+  const list = Array.isArray(procs) ? procs : [procs];
+  const urls = list.map((p) => p.url);
+  const rss = () => list.reduce((sum, p) => sum + rssMB(p.pid), 0);
+  const cpuNow = () => list.reduce((sum, p) => sum + cpuSecs(p.pid), 0);
+  const logs = await target.createLogs(urls[0]!, logCount);
   await sleep(500);
-  const before = rssMB(proc.pid);
-  const followers = await openFollowers(proc.url, target, logs, perLog);
+  const before = rss();
+  const followers = await openFollowers(urls, target, logs, perLog);
   await sleep(2000);
-  const idleRssMB = rssMB(proc.pid);
-  const cpu0 = cpuSecs(proc.pid);
+  const idleRssMB = rss();
+  const cpu0 = cpuNow();
   const t0 = performance.now();
-  const published = await publishLines(proc.url, target, logs, rate, secs);
+  const published = await publishLines(urls, target, logs, rate, secs);
   const publishSecs = (performance.now() - t0) / 1000;
   const lost = await awaitDelivery(followers, Math.round(rate * secs));
-  const cpu = (cpuSecs(proc.pid) - cpu0) / ((performance.now() - t0) / 1000);
+  const cpu = (cpuNow() - cpu0) / ((performance.now() - t0) / 1000);
   followers.close();
   if (published.errors) throw new Error(`${target.name}: ${published.errors} publishes failed`);
   return {
@@ -238,6 +247,82 @@ async function runnerRow(): Promise<void> {
   table.push({ workload: '`buildlog run` on 100 MB of output', peer: 'the bare command', peerFigure: `${bare.toFixed(2)} s`, ours: `${wrapped[1]} s`, ratio: Number(wrapped[2]), target: { kind: 'max', value: 1.5 } });
 }
 
+const DATABASE_URL = process.env.BUILDLOG_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.BUILDLOG_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** `n` nodes on one PostgreSQL schema of their own and Redis; the schema goes with them. */
+async function withNodes<T>(n: number, work: (nodes: Proc[]) => Promise<T>): Promise<T> {
+  const schema = `buildlog_bench_${Date.now().toString(36)}_${n}`;
+  const flags = ['--database-url', DATABASE_URL, '--database-schema', schema, '--redis-url', REDIS_URL];
+  const nodes: Proc[] = [];
+  try {
+    for (let i = 0; i < n; i++) nodes.push(await startBuildlog(flags));
+    return await work(nodes);
+  } finally {
+    for (const node of nodes) await node.stop();
+    const db = new pg.Client({ connectionString: DATABASE_URL });
+    await db.connect();
+    await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await db.end();
+  }
+}
+
+/** Every log's producer appends 100-byte lines as fast as they are acknowledged for `secs`, through node `(i + 1) % n`; appends/s. */
+async function appendFlatOut(urls: string[], target: Target, logs: string[], secs: number): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+  const body = Buffer.from(`${'x'.repeat(99)}\n`);
+  const end = performance.now() + secs * 1000;
+  let acked = 0;
+  await Promise.all(
+    logs.map(async (log, i) => {
+      const { path, headers } = target.publish(log);
+      while (performance.now() < end) {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = request(urls[(i + 1) % urls.length]! + path, { method: 'POST', agent, headers }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode!));
+          });
+          req.on('error', reject);
+          req.end(body);
+        });
+        if (status >= 300) throw new Error(`scale-out append: HTTP ${status}`);
+        acked++;
+      }
+    }),
+  );
+  agent.destroy();
+  return acked / secs;
+}
+
+/**
+ * Scale-out on this one machine (every node, PostgreSQL, Redis and the load driver share its 2 cores):
+ * the 50 x 20 fan-out with followers and producers spread over 3 nodes (most lines cross nodes through
+ * Redis), and the appends per second 1, 2 and 3 nodes acknowledge to 50 producers with one append in flight each.
+ */
+async function scaleOutRow(): Promise<void> {
+  const embedded = await startBuildlog();
+  let single: FanoutResult;
+  try {
+    single = await fanout(embedded, buildlogTarget(), 50, 20, 10, 10);
+  } finally {
+    await embedded.stop();
+  }
+  const spread = await withNodes(3, (nodes) => fanout(nodes, buildlogTarget(), 50, 20, 10, 10));
+  extras.push(`scale-out fan-out 50x20 over 3 nodes (PostgreSQL + Redis): ${describe(spread)}`);
+  extras.push(`scale-out fan-out 50x20, one embedded node (SQLite), same run: ${describe(single)}`);
+  table.push({ workload: 'scale-out: fan-out 50 x 20 over 3 nodes, p99', peer: 'one embedded node', peerFigure: ms(single.p99), ours: `${ms(spread.p99)} (p50 ${ms(spread.p50)}), lost ${spread.lost}`, ratio: spread.p99 / single.p99, target: undefined });
+  const rates: string[] = [];
+  for (const n of [1, 2, 3]) {
+    const rate = await withNodes(n, async (nodes) => {
+      const target = buildlogTarget();
+      const logs = await target.createLogs(nodes[0]!.url, 50);
+      return appendFlatOut(nodes.map((p) => p.url), target, logs, 5);
+    });
+    rates.push(`${n} node${n > 1 ? 's' : ''} ${Math.round(rate)}/s`);
+  }
+  extras.push(`scale-out appends acknowledged (50 producers, one append of 100 B in flight each, 5 s): ${rates.join(', ')}`);
+}
+
 function header(): void {
   const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() ? ' (with uncommitted changes)' : '';
@@ -259,6 +344,7 @@ async function main(): Promise<void> {
     ingest: ingestRow,
     capacity: capacityRow,
     runner: runnerRow,
+    scaleout: scaleOutRow,
   };
   for (const name of selected) {
     if (!steps[name]) throw new Error(`unknown row ${name}; rows: ${ALL.join(' ')}`);

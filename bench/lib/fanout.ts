@@ -93,10 +93,11 @@ export interface Followers {
 
 /**
  * Opens `perLog` streaming reads of each log, all at once (as a crowd arriving does), and resolves once
- * every one has its head. Each line is `<log> <seq> <sent ms> <padding>`; its latency is measured
+ * every one has its head (follower i reads from `url[i % n]` when several nodes are given). Each line is `<log> <seq> <sent ms> <padding>`; its latency is measured
  * against this process's clock, which also stamped it.
  */
-export async function openFollowers(url: string, target: Target, logs: string[], perLog: number, localAddresses = ['127.0.0.1']): Promise<Followers> {
+export async function openFollowers(url: string | string[], target: Target, logs: string[], perLog: number, localAddresses = ['127.0.0.1']): Promise<Followers> {
+  const urls = Array.isArray(url) ? url : [url];
   const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
   const latencies: number[] = [];
   const list: Follower[] = [];
@@ -116,7 +117,7 @@ export async function openFollowers(url: string, target: Target, logs: string[],
       const localAddress = localAddresses[i % localAddresses.length];
       heads.push(
         new Promise<void>((resolve) => {
-          const req = request(url + target.followPath(log, i), { agent, localAddress }, (res) => {
+          const req = request(urls[i % urls.length]! + target.followPath(log, i), { agent, localAddress }, (res) => {
             f.res = res;
             if (res.statusCode !== 200) fail(`HTTP ${res.statusCode}`);
             let partial = '';
@@ -170,9 +171,11 @@ export interface PublishStats {
 
 /**
  * Publishes `rate` lines per second to every log for `secs` seconds, each log its own sequential
- * producer (one request in flight, keep-alive), ticks spread evenly over the logs.
+ * producer (one request in flight, keep-alive), ticks spread evenly over the logs. With several nodes,
+ * log i is written through `url[(i + 1) % n]`, so that its followers on node i % n get it through the bus.
  */
-export async function publishLines(url: string, target: Target, logs: string[], rate: number, secs: number, lineBytes = 100): Promise<PublishStats> {
+export async function publishLines(url: string | string[], target: Target, logs: string[], rate: number, secs: number, lineBytes = 100): Promise<PublishStats> {
+  const urls = Array.isArray(url) ? url : [url];
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
   const stats: PublishStats = { sent: 0, errors: 0, ackLatencies: [] };
   const count = Math.round(rate * secs);
@@ -190,7 +193,7 @@ export async function publishLines(url: string, target: Target, logs: string[], 
         const body = Buffer.from(head.padEnd(lineBytes - 1, 'x') + '\n');
         const { path, headers } = target.publish(log);
         try {
-          const res = await call(url, agent, 'POST', path, headers, body);
+          const res = await call(urls[(li + 1) % urls.length]!, agent, 'POST', path, headers, body);
           if (res.status >= 300) stats.errors++;
           else stats.ackLatencies.push(performance.now() - sent);
         } catch {
