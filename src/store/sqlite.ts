@@ -7,21 +7,10 @@ import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
 import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { JobQueries } from './sqlite-jobs.js';
-import { SCHEMA } from './sqlite-schema.js';
+import { prepareSchema } from './sqlite-schema.js';
 import { SearchIndex } from './sqlite-search.js';
 import { toJob, toUser, type JobRow, type UserRow } from './rows.js';
 
-const APP_ID = 'buildlog';
-/**
- * Changes to databases made by an earlier version, in order: MIGRATIONS[i] takes schema version i + 1 to
- * i + 2. SCHEMA always describes the newest version (it is what a new file gets).
- */
-const MIGRATIONS = [
-  // 1 -> 2: the running CRC-32 of each log, for verified finishes. Logs from before it have none (NULL):
-  // it cannot be computed once retention has dropped bytes.
-  'ALTER TABLE jobs ADD COLUMN log_crc INTEGER',
-];
-const SCHEMA_VERSION = String(MIGRATIONS.length + 1);
 /** Small appends are merged into the log's last row up to this size, so line-by-line producers do not make millions of rows. */
 const MERGE_LIMIT = 64 * 1024;
 /**
@@ -120,7 +109,7 @@ export class SqliteStore implements Store {
       throw new StoreOpenError(`${file} is not a usable SQLite database (${(err as Error).message})`);
     }
     this.#db = opened;
-    this.#checkIdentity(file, isNew);
+    prepareSchema(this.#db, file, isNew);
     const db = this.#db;
     this.#jobs = new JobQueries(db);
     this.#search = new SearchIndex(
@@ -186,55 +175,6 @@ export class SqliteStore implements Store {
       ),
       dropChunks: db.prepare('DELETE FROM chunks WHERE job_id = ? AND offset < ?'),
     };
-  }
-
-  #checkIdentity(file: string, isNew: boolean): void {
-    const db = this.#db;
-    try {
-      const hasMeta = db
-        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
-        .get();
-      const tableCount = (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as {
-        n: number;
-      }).n;
-      if (!hasMeta && tableCount > 0) {
-        throw new StoreOpenError(`${file} belongs to another application (no buildlog metadata); refusing to use it`);
-      }
-      // Identify the file before creating anything in it: a foreign file must be left untouched.
-      let app: { value: string } | undefined;
-      if (hasMeta) {
-        try {
-          app = db.prepare("SELECT value FROM meta WHERE key = 'app'").get() as { value: string } | undefined;
-        } catch {
-          throw new StoreOpenError(`${file} belongs to another application (its meta table is not buildlog's); refusing to use it`);
-        }
-      }
-      if (!app) {
-        if (!isNew && tableCount > 0) throw new StoreOpenError(`${file} has no buildlog metadata; refusing to use it`);
-        db.transaction(() => {
-          db.exec(SCHEMA);
-          db.prepare("INSERT INTO meta (key, value) VALUES ('app', ?), ('schema', ?)").run(APP_ID, SCHEMA_VERSION);
-        })();
-      } else if (app.value !== APP_ID) {
-        throw new StoreOpenError(`${file} belongs to "${app.value}", not buildlog; refusing to use it`);
-      }
-      const schema = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
-      const version = Number(schema?.value);
-      if (!Number.isInteger(version) || version < 1 || version > MIGRATIONS.length + 1) {
-        throw new StoreOpenError(`${file} has schema version ${schema?.value ?? 'none'}; this buildlog knows 1 to ${SCHEMA_VERSION}`);
-      }
-      if (version < MIGRATIONS.length + 1) {
-        db.transaction(() => {
-          for (const step of MIGRATIONS.slice(version - 1)) db.exec(step);
-          db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(SCHEMA_VERSION);
-        })();
-      }
-      db.exec(SCHEMA);
-    } catch (err) {
-      db.close();
-      if (err instanceof StoreOpenError) throw err;
-      throw new StoreOpenError(`${file} cannot be opened: ${(err as Error).message}`);
-    }
   }
 
   async createUser(user: UserRecord): Promise<void> {
