@@ -46,12 +46,19 @@ export interface Config {
   databaseSchema: string;
   /** Redis for the live fan-out between nodes (with databaseUrl). */
   redisUrl?: string;
+  /** `GET /metrics` needs `Authorization: Bearer <this>` when set. */
+  metricsToken?: string;
+  /** Finished jobs older than this are deleted with their log; 0 = keep everything. */
+  expireAfterSecs: number;
+  /** Past this many bytes of storage, appends are refused with 507; 0 = no limit. */
+  maxDiskUsageBytes: number;
 }
 
 export const LOG_FORMATS = ['pretty', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
-type Kind = 'string' | 'integer' | 'boolean' | 'choice';
+/** `duration`: `90s`, `15m`, `12h`, `30d` or plain seconds; `size`: bytes, or `3MB`, `500MB`, `2GiB`. */
+type Kind = 'string' | 'integer' | 'boolean' | 'choice' | 'duration' | 'size';
 
 interface Setting {
   key: keyof Config;
@@ -91,6 +98,9 @@ export const SERVER_SETTINGS: readonly Setting[] = [
   { key: 'redisUrl', flag: '--redis-url <url>', env: 'BUILDLOG_REDIS_URL', kind: 'string', help: 'Redis (redis://...) carrying live logs between the nodes of a --database-url installation' },
   { key: 'headersTimeoutSecs', flag: '--headers-timeout <secs>', env: 'BUILDLOG_HEADERS_TIMEOUT', kind: 'integer', default: 15, min: 1, max: 120, help: 'seconds a client has to send its request headers' },
   { key: 'requestTimeoutSecs', flag: '--request-timeout <secs>', env: 'BUILDLOG_REQUEST_TIMEOUT', kind: 'integer', default: 120, min: 1, max: 3600, help: 'seconds a client has to send a whole request (an append body); responses, such as a live stream, are not bounded' },
+  { key: 'metricsToken', flag: '--metrics-token <token>', env: 'BUILDLOG_METRICS_TOKEN', kind: 'string', help: 'GET /metrics requires Authorization: Bearer <token>' },
+  { key: 'expireAfterSecs', flag: '--expire-after <duration>', env: 'BUILDLOG_EXPIRE_AFTER', kind: 'duration', default: '30d', help: 'delete finished jobs and their logs this long after they finished (30d, 12h, 90s; 0: keep everything)' },
+  { key: 'maxDiskUsageBytes', flag: '--max-disk-usage <size>', env: 'BUILDLOG_MAX_DISK_USAGE', kind: 'size', default: '0', help: 'refuse appends (507) once the store uses this much (bytes, or 3MB, 500MB, 2GiB; 0: no limit)' },
 ];
 
 /** Command-line flags as commander gives them (camel-cased, strings), before env and defaults are applied. */
@@ -106,6 +116,27 @@ export function flagProperty(flag: string): string {
     .replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 }
 
+const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
+};
+
+/** `30d` → 2592000 (seconds); `0` → 0. */
+export function parseDuration(raw: string, source = 'duration'): number {
+  const m = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());
+  const unit = m ? DURATION_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new ConfigError(`${source} must be a duration such as 90s, 15m, 12h or 30d, got "${raw}"`);
+  return Number(m[1]) * unit;
+}
+
+/** `3MB` → 3000000, `2GiB` → 2147483648, `1024` → 1024 (bytes). */
+export function parseSize(raw: string, source = 'size'): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(raw.trim());
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new ConfigError(`${source} must be a size in bytes, or such as 3MB, 500MB or 2GiB, got "${raw}"`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
 function parse(setting: Setting, raw: string | boolean, source: string): string | number | boolean {
   if (setting.kind === 'string') return String(raw);
   if (setting.kind === 'choice') {
@@ -113,6 +144,8 @@ function parse(setting: Setting, raw: string | boolean, source: string): string 
     if (!setting.choices!.includes(v)) throw new ConfigError(`${source} must be one of ${setting.choices!.join(', ')}, got "${raw}"`);
     return v;
   }
+  if (setting.kind === 'duration') return parseDuration(String(raw), source);
+  if (setting.kind === 'size') return parseSize(String(raw), source);
   if (setting.kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
     const v = raw.trim().toLowerCase();
@@ -137,7 +170,8 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     const fromEnv = env[s.env];
     if (flag !== undefined) config[s.key] = parse(s, flag, s.flag.split(' ')[0]!.replace(/^--/, ''));
     else if (fromEnv !== undefined && fromEnv !== '') config[s.key] = parse(s, fromEnv, s.env);
-    else config[s.key] = s.default;
+    // Durations and sizes keep their readable default (`30d`) in the table, for the help text.
+    else config[s.key] = typeof s.default === 'string' ? parse(s, s.default, 'default') : s.default;
   }
   return config as unknown as Config;
 }

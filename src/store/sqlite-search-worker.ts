@@ -12,6 +12,7 @@
  */
 import { rmSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { isTerminal, type JobStatus } from '../core/job.js';
 import { countNewlines, searchableText } from './search-text.js';
@@ -104,7 +105,7 @@ function startIndexer({ logFile, indexFile }: SearchWorkerData) {
     job: logs.prepare('SELECT user_id, started_at, status, log_start, log_length FROM jobs WHERE id = ?'),
     allJobs: logs.prepare('SELECT id, status, log_length FROM jobs'),
     chunkAt: logs.prepare('SELECT max(offset) AS offset FROM chunks WHERE job_id = ? AND offset <= ?'),
-    chunks: logs.prepare('SELECT offset, data FROM chunks WHERE job_id = ? AND offset >= ? AND offset < ? ORDER BY offset'),
+    chunks: logs.prepare('SELECT offset, data, size FROM chunks WHERE job_id = ? AND offset >= ? AND offset < ? ORDER BY offset'),
     indexed: index.prepare('SELECT indexed_to, next_line, final FROM indexed WHERE job_id = ?'),
     allIndexed: index.prepare('SELECT job_id, indexed_to, final FROM indexed'),
     saveIndexed: index.prepare(
@@ -129,8 +130,14 @@ function startIndexer({ logFile, indexFile }: SearchWorkerData) {
    */
   function read(jobId: string, from: number, to: number): Buffer {
     const first = (q.chunkAt.get(jobId, from) as { offset: number | null }).offset ?? from;
-    const rows = q.chunks.all(jobId, first, to) as { offset: number; data: Buffer }[];
-    const bytes = Buffer.concat(rows.map((r) => r.data.subarray(Math.max(0, from - r.offset), Math.min(r.data.length, to - r.offset))));
+    const rows = q.chunks.all(jobId, first, to) as { offset: number; data: Buffer; size: number | null }[];
+    const bytes = Buffer.concat(
+      rows.map((r) => {
+        // A finished log's rows are gzip members once the store has packed it (`size`: the inflated length).
+        const data = r.size === null ? r.data : gunzipSync(r.data);
+        return data.subarray(Math.max(0, from - r.offset), Math.min(data.length, to - r.offset));
+      }),
+    );
     if (!rows[0] || rows[0].offset > from || bytes.length !== to - from) throw new LogMoved();
     return bytes;
   }

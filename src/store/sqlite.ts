@@ -1,15 +1,17 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
 import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
-import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
+import type { AppendResult, JobCount, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord, VerifyLevel } from './store.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { JobQueries } from './sqlite-jobs.js';
+import { LogPacker, unpackRange } from './sqlite-pack.js';
 import { prepareSchema } from './sqlite-schema.js';
 import { SearchIndex } from './sqlite-search.js';
 import { toJob, toUser, type JobRow, type UserRow } from './rows.js';
+import { verifySqlite } from './sqlite-verify.js';
 
 /** Small appends are merged into the log's last row up to this size, so line-by-line producers do not make millions of rows. */
 const MERGE_LIMIT = 64 * 1024;
@@ -27,6 +29,7 @@ interface LogRow {
   log_length: number;
   log_chars: number;
   log_crc: number | null;
+  packed: number;
 }
 
 
@@ -70,7 +73,15 @@ export interface SqliteStoreOptions {
   onProblem?: (message: string) => void;
   /** fsync every commit (default), so an acknowledged append survives power loss too, not only a crash of the server. */
   fsync?: boolean;
+  /** Told the duration of every group commit (for the metrics). */
+  onCommit?: (seconds: number) => void;
 }
+
+/** Below this much free space on its filesystem the store reports itself unwritable (readiness). */
+const MIN_FREE_BYTES = 64 * 1024;
+
+/** The database file of a data dir. */
+export const databaseFile = (dataDir: string) => join(dataDir, 'buildlog.db');
 
 /**
  * The embedded store: one SQLite file in WAL mode. A resolved append is in the WAL, so it survives the
@@ -88,11 +99,18 @@ export class SqliteStore implements Store {
   readonly #stmt;
   readonly #jobs: JobQueries;
   readonly #search: SearchIndex;
+  readonly #file: string;
+  readonly #dataDir: string;
+  readonly #onCommit: ((seconds: number) => void) | undefined;
+  readonly #packer: LogPacker;
 
   constructor(options: SqliteStoreOptions) {
     this.#retentionChars = options.retentionChars;
+    this.#onCommit = options.onCommit;
+    this.#dataDir = options.dataDir;
     mkdirSync(options.dataDir, { recursive: true });
-    const file = join(options.dataDir, 'buildlog.db');
+    const file = databaseFile(options.dataDir);
+    this.#file = file;
     const isNew = !existsSync(file);
     let opened: Database.Database | undefined;
     try {
@@ -155,15 +173,23 @@ export class SqliteStore implements Store {
       latestJobOfUser: db.prepare(
         'SELECT * FROM jobs WHERE act_id = ? AND kind = ? AND user_id = ? ORDER BY started_at DESC LIMIT 1',
       ),
-      logRow: db.prepare('SELECT status, log_start, log_length, log_chars, log_crc FROM jobs WHERE id = ?'),
+      logRow: db.prepare('SELECT status, log_start, log_length, log_chars, log_crc, packed FROM jobs WHERE id = ?'),
       saveLogRow: db.prepare(
         'UPDATE jobs SET log_start = ?, log_length = ?, log_chars = ?, log_crc = ?, active_at = ? WHERE id = ?',
       ),
       lastChunk: db.prepare(
-        'SELECT offset, length(data) AS size FROM chunks WHERE job_id = ? ORDER BY offset DESC LIMIT 1',
+        'SELECT offset, length(data) AS size, crc FROM chunks WHERE job_id = ? ORDER BY offset DESC LIMIT 1',
       ),
-      insertChunk: db.prepare('INSERT INTO chunks (job_id, offset, data) VALUES (?, ?, ?)'),
-      extendChunk: db.prepare('UPDATE chunks SET data = CAST(data || ? AS BLOB) WHERE job_id = ? AND offset = ?'),
+      insertChunk: db.prepare('INSERT INTO chunks (job_id, offset, data, crc) VALUES (?, ?, ?, ?)'),
+      extendChunk: db.prepare('UPDATE chunks SET data = CAST(data || ? AS BLOB), crc = ? WHERE job_id = ? AND offset = ?'),
+      packedFrom: db.prepare(
+        'SELECT offset, size, data FROM chunks WHERE job_id = ? AND offset >= ? AND offset < ? ORDER BY offset',
+      ),
+      jobCounts: db.prepare('SELECT kind, status, count(*) AS count FROM jobs GROUP BY kind, status'),
+      finishedBefore: db.prepare(
+        'SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at LIMIT ?',
+      ),
+      probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)"),
       chunkAt: db.prepare(
         'SELECT max(offset) AS offset FROM chunks WHERE job_id = ? AND offset <= ?',
       ),
@@ -175,6 +201,9 @@ export class SqliteStore implements Store {
       ),
       dropChunks: db.prepare('DELETE FROM chunks WHERE job_id = ? AND offset < ?'),
     };
+    // Finished logs left unpacked (by an older version, or a stop before the packer got to them).
+    this.#packer = new LogPacker(db);
+    setImmediate(() => void this.#packer.packAll().catch(() => undefined));
   }
 
   async createUser(user: UserRecord): Promise<void> {
@@ -232,8 +261,10 @@ export class SqliteStore implements Store {
       setFinishedAt: patch.finishedAt !== undefined ? 1 : 0,
       finishedAt: patch.finishedAt ?? null,
     })).changes;
-    if (changed) this.#search.changed(id);
-    return changed ? this.getJob(id) : null;
+    if (!changed) return null;
+    this.#search.changed(id);
+    if (isTerminal(patch.status)) this.#packer.schedule(id);
+    return this.getJob(id);
   }
 
   async latestJob(actId: string, kind: 'build' | 'run', userId?: string): Promise<JobRecord | null> {
@@ -282,8 +313,10 @@ export class SqliteStore implements Store {
     this.#queue = [];
     if (batch.length === 0) return;
     let results: AppendResult[];
+    const started = this.#onCommit ? performance.now() : 0;
     try {
       results = this.#db.transaction(() => this.#appendBatch(batch))();
+      this.#onCommit?.((performance.now() - started) / 1000);
     } catch (err) {
       const fault = storeFault(err);
       for (const p of batch) p.reject(fault);
@@ -330,12 +363,14 @@ export class SqliteStore implements Store {
     }
     const start = row.log_length;
     if (data.length === 0) return { kind: 'appended', start, end: start };
-    const last = this.#stmt.lastChunk.get(jobId) as { offset: number; size: number } | undefined;
+    const last = this.#stmt.lastChunk.get(jobId) as { offset: number; size: number; crc: number | null } | undefined;
     if (last && last.offset + last.size === start && last.size + data.length <= MERGE_LIMIT) {
-      this.#stmt.extendChunk.run(data, jobId, last.offset);
+      // A row written before checksums existed (NULL) stays without one.
+      this.#stmt.extendChunk.run(data, last.crc === null ? null : crc32(data, last.crc), jobId, last.offset);
     } else {
       for (let i = 0; i < data.length; i += MAX_ROW) {
-        this.#stmt.insertChunk.run(jobId, start + i, data.subarray(i, i + MAX_ROW));
+        const part = data.subarray(i, i + MAX_ROW);
+        this.#stmt.insertChunk.run(jobId, start + i, part, crc32(part));
       }
     }
     row.log_length = start + data.length;
@@ -399,13 +434,57 @@ export class SqliteStore implements Store {
     if (!row) return null;
     const start = Math.min(Math.max(from, row.log_start), row.log_length);
     const end = Math.min(row.log_length, start + maxBytes);
-    const data = start < end ? this.#readRange(jobId, start, end) : Buffer.alloc(0);
-    return { start, end, data };
+    if (start >= end) return { start, end, data: Buffer.alloc(0) };
+    if (!row.packed) return { start, end, data: this.#readRange(jobId, start, end) };
+    // The rows are read now, in the same step as the log row; inflating them happens off the event loop.
+    const first = (this.#stmt.chunkAt.get(jobId, start) as { offset: number | null }).offset ?? start;
+    const rows = this.#stmt.packedFrom.all(jobId, first, end) as { offset: number; size: number; data: Buffer }[];
+    return { start, end, data: await unpackRange(rows, start, end) };
+  }
+
+  async jobCounts(): Promise<JobCount[]> {
+    return this.#stmt.jobCounts.all() as JobCount[];
+  }
+
+  async finishedBefore(finishedBefore: number, limit: number): Promise<string[]> {
+    return (this.#stmt.finishedBefore.all(finishedBefore, limit) as { id: string }[]).map((r) => r.id);
+  }
+
+  async probe(): Promise<void> {
+    if (this.#closed) throw new StoreUnavailableError('The log store is closed.');
+    const fs = statfsSync(this.#dataDir);
+    const free = fs.bavail * fs.bsize;
+    if (free < MIN_FREE_BYTES) {
+      throw new StoreUnavailableError(`The log store is unavailable: the disk is full (${free} bytes free in ${this.#dataDir}).`);
+    }
+    guard(() => this.#stmt.probe.run(String(Date.now())));
+  }
+
+  async diskUsage(): Promise<number> {
+    const pages = this.#db.pragma('page_count', { simple: true }) as number;
+    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+    const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
+    let wal = 0;
+    try {
+      wal = statSync(`${this.#file}-wal`).size;
+    } catch {
+      // No WAL file right now.
+    }
+    return (pages - free) * pageSize + wal;
+  }
+
+  packFinishedLogs(): Promise<number> {
+    return this.#packer.packAll();
+  }
+
+  async verify(level: VerifyLevel): Promise<string[]> {
+    return verifySqlite(this.#db, level);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#packer.stop();
     if (this.#queue.length) this.#flush();
     await this.#search.close();
     this.#db.close();

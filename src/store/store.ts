@@ -90,6 +90,14 @@ export interface LogSearchPage {
   total: number;
   hits: LogSearchHit[];
 }
+export interface JobCount {
+  kind: JobKind;
+  status: JobStatus;
+  count: number;
+}
+
+/** How much a check looks at: `quick` at every start, `full` for `buildlog check`. */
+export type VerifyLevel = 'quick' | 'full';
 
 /**
  * Durable state: users, jobs and their logs. Every implementation passes test/store.contract.ts.
@@ -136,6 +144,23 @@ export interface Store {
   logChecksum(jobId: string): Promise<LogChecksum | null>;
   /** Up to `maxBytes` of the retained log from `from` (clamped to the window), never past the end. */
   readLog(jobId: string, from: number, maxBytes: number): Promise<LogSlice | null>;
+
+  /** How many jobs there are of each kind and status (kinds and statuses without jobs left out). */
+  jobCounts(): Promise<JobCount[]>;
+  /** Ids of terminal jobs that finished before `finishedBefore`, the oldest first (for expiry). */
+  finishedBefore(finishedBefore: number, limit: number): Promise<string[]>;
+  /** Proves the store can be written now; rejects with StoreUnavailableError naming what fails (for readiness). */
+  probe(): Promise<void>;
+  /** Bytes the store occupies with live data (space freed by deletions is not counted). */
+  diskUsage(): Promise<number>;
+  /**
+   * Finished logs are kept compressed; the store packs them by itself in the background after they finish.
+   * This packs the ones not packed yet now and resolves with how many it packed. Reads are the same before
+   * and after.
+   */
+  packFinishedLogs(): Promise<number>;
+  /** What is damaged, one line each (empty: nothing found). `full` also reads every stored byte. */
+  verify(level: VerifyLevel): Promise<string[]>;
 
   close(): Promise<void>;
 }

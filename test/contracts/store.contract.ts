@@ -935,5 +935,111 @@ export function storeContract(name: string, open: OpenStore): void {
         });
       });
     });
+
+    describe('operations', () => {
+      test('jobCounts counts jobs by kind and status', async () => {
+        await withStore({}, async ({ store }) => {
+          assert.deepEqual(await store.jobCounts(), []);
+          const a = makeJob({ kind: 'build' });
+          const b2 = makeJob({ kind: 'build' });
+          const r = makeJob({ kind: 'run', status: 'READY' });
+          for (const j of [a, b2, r]) await store.createJob(j);
+          await store.updateJobStatus(a.id, 'RUNNING', { status: 'SUCCEEDED', finishedAt: 1_700_000_001_000 });
+          const counts = (await store.jobCounts()).sort((x, y) => `${x.kind}${x.status}`.localeCompare(`${y.kind}${y.status}`));
+          assert.deepEqual(counts, [
+            { kind: 'build', status: 'RUNNING', count: 1 },
+            { kind: 'build', status: 'SUCCEEDED', count: 1 },
+            { kind: 'run', status: 'READY', count: 1 },
+          ]);
+        });
+      });
+
+      test('finishedBefore lists terminal jobs finished before a time, oldest first, never an unfinished one', async () => {
+        await withStore({}, async ({ store }) => {
+          const t0 = 1_700_000_000_000;
+          const old = makeJob({ status: 'SUCCEEDED', finishedAt: t0 + 10 });
+          const older = makeJob({ status: 'FAILED', finishedAt: t0 + 5 });
+          const recent = makeJob({ status: 'ABORTED', finishedAt: t0 + 100 });
+          const running = makeJob({ startedAt: t0 });
+          for (const j of [old, older, recent, running]) await store.createJob(j);
+          assert.deepEqual(await store.finishedBefore(t0 + 50, 10), [older.id, old.id]);
+          assert.deepEqual(await store.finishedBefore(t0 + 50, 1), [older.id]);
+          assert.deepEqual(await store.finishedBefore(t0 + 5, 10), []);
+          assert.deepEqual(await store.finishedBefore(t0 + 1_000, 10), [older.id, old.id, recent.id]);
+        });
+      });
+
+      test('probe resolves on a writable store; diskUsage grows with what is stored', async () => {
+        await withJob({}, async (store, job) => {
+          await store.probe();
+          const before = await store.diskUsage();
+          assert.ok(before > 0);
+          await mustAppend(store, job.id, randomBytes(1 << 20));
+          const after = await store.diskUsage();
+          assert.ok(after - before >= 1_000_000, `usage grew by ${after - before} bytes for 1 MiB appended`);
+        });
+      });
+
+      test('a finished log reads the same once packed (every page, across block ends); a running one stays appendable', async () => {
+        await withStore({}, async (sut) => {
+          const { store } = sut;
+          const done = makeJob();
+          const live = makeJob();
+          await store.createJob(done);
+          await store.createJob(live);
+          const parts: Buffer[] = [];
+          for (let i = 0; i < 120; i++) {
+            // Build-like text with some incompressible bytes, about 900 KB: several packed blocks.
+            const p = Buffer.concat([b(`step ${i}: compiling module ${i % 17}\n`.repeat(150)), randomBytes(1500)]);
+            parts.push(p);
+            await mustAppend(store, done.id, p);
+          }
+          await mustAppend(store, live.id, 'still running\n');
+          const want = Buffer.concat(parts);
+          await store.updateJobStatus(done.id, 'RUNNING', { status: 'SUCCEEDED', finishedAt: Date.now() });
+          assert.equal(await store.packFinishedLogs(), 1);
+          assert.equal(await store.packFinishedLogs(), 0, 'nothing left to pack');
+          assert.deepEqual(await store.logInfo(done.id), { start: 0, length: want.length });
+          for (const page of [1 << 20, 256 * 1024, 100_000, 4096]) {
+            assert.ok((await readAll(store, done.id, 0, page)).data.equals(want), `page ${page}`);
+          }
+          for (const from of [0, 1, 262_143, 262_144, 262_145, 524_288 - 10, want.length - 1]) {
+            const s = await store.readLog(done.id, from, 70_000);
+            assert.ok(s);
+            assert.equal(s.start, from);
+            assert.ok(s.data.equals(want.subarray(from, from + 70_000)), `from ${from}`);
+          }
+          assert.equal((await store.append(done.id, b('late'))).kind, 'terminal');
+          await mustAppend(store, live.id, 'more\n');
+          assert.equal((await readAll(store, live.id)).data.toString(), 'still running\nmore\n');
+          assert.deepEqual(await store.verify('quick'), []);
+          assert.deepEqual(await store.verify('full'), []);
+          // Packed logs survive a reopen.
+          await store.close();
+          const again = await sut.reopen();
+          assert.ok((await readAll(again, done.id, 0, 300_000)).data.equals(want));
+          assert.deepEqual(await again.verify('full'), []);
+        });
+      });
+
+      test('a finished log trimmed by retention packs and reads from its window start', async () => {
+        await withJob({ retentionChars: 1000 }, async (store, job) => {
+          let all = '';
+          for (let i = 0; i < 50; i++) {
+            const line = `line ${i} ${'x'.repeat(40)}\n`;
+            all += line;
+            await mustAppend(store, job.id, line);
+          }
+          const before = await readAll(store, job.id);
+          await store.updateJobStatus(job.id, 'RUNNING', { status: 'FAILED', finishedAt: Date.now() });
+          await store.packFinishedLogs();
+          const after = await readAll(store, job.id);
+          assert.deepEqual(after, before);
+          assert.equal(after.end, Buffer.byteLength(all));
+          assert.equal(after.data.toString(), all.slice(all.length - 1000));
+          assert.deepEqual(await store.verify('full'), []);
+        });
+      });
+    });
   });
 }
