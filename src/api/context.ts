@@ -2,6 +2,7 @@ import type { JobService } from '../core/service.js';
 import type { LogFollower } from '../live/follower.js';
 import type { SharedCounts } from '../limits/shared-counts.js';
 import type { StreamSlots } from '../limits/stream-slots.js';
+import type { Metrics } from '../ops/metrics.js';
 import type { Config } from '../server/config.js';
 
 /** What every API plugin gets from the server assembly. */
@@ -14,4 +15,6 @@ export interface ApiContext {
   streamSlots: StreamSlots;
   /** Limits counted across the nodes of an installation (scale-out with Redis). */
   sharedCounts?: SharedCounts;
+  /** The Prometheus metrics (fed by the fast path in front of Fastify too). */
+  metrics?: Metrics;
 }

@@ -14,6 +14,8 @@ export type FastPath = (req: IncomingMessage, res: ServerResponse, fallback: () 
 
 const LOG_PATH = /^\/v2\/(?:(actor-builds|actor-runs)\/([A-Za-z0-9]{1,64})\/log|logs\/([A-Za-z0-9]{1,64}))\/?(?:\?([^%+#]*))?$/;
 const KINDS: Record<string, JobKind> = { 'actor-builds': 'build', 'actor-runs': 'run' };
+/** The route patterns Fastify would have matched, for the metrics. */
+const ROUTES: Record<string, string> = { 'actor-builds': '/v2/actor-builds/:id/log', 'actor-runs': '/v2/actor-runs/:id/log', '': '/v2/logs/:id' };
 const FLAGS = new Set(['stream', 'download', 'raw']);
 const VALUES: Record<string, boolean> = { '': false, '0': false, false: false, '1': true, true: true };
 
@@ -55,11 +57,19 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     return e;
   };
 
-  function sendFinished(req: IncomingMessage, res: ServerResponse, log: FinishedLog, request: LogRequest, fallback: () => void): void {
+  /** Counts a response this path answers in the metrics once it has ended, as Fastify's hook does for its routes. */
+  function countWhenDone(req: IncomingMessage, res: ServerResponse, route: string, started: number): void {
+    const metrics = ctx.metrics;
+    if (metrics) res.once('close', () => metrics.request(route, req.method!, res.statusCode, (performance.now() - started) / 1000));
+  }
+
+  /** `answered` is called when this path has certainly taken the request (its head is written next). */
+  function sendFinished(req: IncomingMessage, res: ServerResponse, log: FinishedLog, request: LogRequest, fallback: () => void, answered: () => void): void {
     const ifNoneMatch = req.headers['if-none-match'];
     const variant = `${request.view}-${request.download}-${request.encoding}`;
     const head = ifNoneMatch === undefined ? heads.get(log)?.get(variant) : undefined;
     if (head) {
+      answered();
       res.writeHead(200, head);
       res.end(request.encoding ? log.compressedNow(request.view, request.encoding) : log.view(request.view));
       return;
@@ -74,6 +84,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
         if (!byVariant) heads.set(log, (byVariant = new Map()));
         byVariant.set(variant, flat);
       }
+      answered();
       res.writeHead(planned.status, flat);
       res.end(planned.body);
     };
@@ -84,7 +95,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
   }
 
   /** `stream=1` on a running job: the head at once, then stored bytes and every append. */
-  async function follow(req: IncomingMessage, res: ServerResponse, kind: JobKind | 'any', request: LogRequest, fallback: () => void): Promise<void> {
+  async function follow(req: IncomingMessage, res: ServerResponse, kind: JobKind | 'any', request: LogRequest, fallback: () => void, answered: () => void): Promise<void> {
     const ip = req.socket.remoteAddress!;
     const job = await ctx.service.get(request.id, kind).catch(() => null);
     const key = `ip:${ip}`;
@@ -94,6 +105,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     const info = await reads.info(request.id);
     if (!info || isClosing()) return fallback();
     const releaseSlot = ctx.streamSlots.acquire(key);
+    answered();
     res.writeHead(200, { ...CORS_RESPONSE_HEADERS, 'x-ratelimit-limit': limits.limitHeader(request.id), ...logHeaders(request), 'X-Log-Offset': info.start });
     res.flushHeaders();
     pipeLog(ctx, res, { r: request, follow: true, from: info.start, notice: reads.notice(info.start), releaseSlot, warn });
@@ -110,16 +122,18 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     const id = (m[2] ?? m[3])!;
     const kind = m[1] ? KINDS[m[1]]! : 'any';
     const request: LogRequest = { id, view: flags.raw ? 'raw' : 'text', download: !!flags.download, encoding: encodingOf(h['accept-encoding']) };
+    const started = performance.now();
+    const answered = () => countWhenDone(req, res, ROUTES[m[1] ?? '']!, started);
     const log = reads.cached(id);
     if (log) {
       if (kind !== 'any' && kind !== log.kind) return false;
       // Over a limit: Fastify answers (and counts the request once more, which changes nothing once over).
       if (limits.check({ ip: req.socket.remoteAddress!, user: null, params: { id } })) return false;
-      sendFinished(req, res, log, request, fallback);
+      sendFinished(req, res, log, request, fallback, answered);
       return true;
     }
     if (!flags.stream || req.method !== 'GET') return false;
-    follow(req, res, kind, request, fallback).catch((err: Error) => (res.headersSent ? (warn(err), res.destroy()) : fallback()));
+    follow(req, res, kind, request, fallback, answered).catch((err: Error) => (res.headersSent ? (warn(err), res.destroy()) : fallback()));
     return true;
   };
 }

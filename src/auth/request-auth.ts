@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { permissionDenied, tokenNotValid, tokenRequired } from '../core/errors.js';
 import type { JobRecord } from '../core/job.js';
+import { isOpsRequest } from '../ops/route-flag.js';
 import type { UserRecord } from '../store/store.js';
 import { hashToken } from './tokens.js';
 
@@ -31,7 +32,7 @@ export function registerAuth(app: FastifyInstance, userByTokenHash: (tokenHash: 
   app.decorateRequest('unknownToken', false);
   app.addHook('onRequest', async (req) => {
     const token = tokenOf(req);
-    if (token === undefined) return;
+    if (token === undefined || isOpsRequest(req)) return;
     const user = await userByTokenHash(hashToken(token));
     if (user) req.user = user;
     else req.unknownToken = true;

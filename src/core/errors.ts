@@ -62,3 +62,5 @@ export const rateLimitExceeded = (
   });
 export const serviceUnavailable = (message: string, retryAfterSecs = 5) =>
   new ApiError(503, 'service-unavailable', message, { 'Retry-After': String(retryAfterSecs) });
+export const insufficientStorage = (message: string) =>
+  new ApiError(507, 'insufficient-storage', message, { 'Retry-After': '60' });

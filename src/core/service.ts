@@ -1,4 +1,4 @@
-import type { LiveBus } from '../live/bus.js';
+import { eventTime, type LiveBus } from '../live/bus.js';
 import { LogReads } from '../reading/log-reads.js';
 import type { JobListQuery, JobPage, LogSearchPage, LogSearchQuery, Store, UserRecord } from '../store/store.js';
 import { SectionTracker, type Section } from '../text/sections.js';
@@ -50,6 +50,16 @@ export interface ServiceOptions {
 
 export const DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024;
 
+/** What the operations side hooks into (metrics, the disk guard); every hook is optional. */
+export interface ServiceHooks {
+  /** Throws to refuse an append of `bytes` before anything is written. */
+  beforeAppend?(bytes: number): void;
+  /** Told the size of every append that committed bytes. */
+  appended?(bytes: number): void;
+  /** Told, for each live append written to a follower, the seconds since its commit. */
+  liveWrite?(delaySecs: number): void;
+}
+
 export interface AppendOutcome {
   start: number;
   end: number;
@@ -71,10 +81,12 @@ export class JobService {
     readonly store: Store,
     readonly bus: LiveBus,
     readonly options: ServiceOptions = { gracefulAbortSecs: 30, maxJobsPerUser: 0, maxBytesPerUser: 0 },
+    private readonly hooks: ServiceHooks = {},
   ) {
     this.reads = new LogReads(store, bus, {
       cacheBytes: options.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES,
       retentionChars: options.retentionChars ?? DEFAULT_RETENTION_CHARS,
+      onLiveWrite: hooks.liveWrite,
     });
   }
 
@@ -293,6 +305,7 @@ export class JobService {
   /** Appends bytes to a job's log and tells every follower. */
   async append(job: JobRecord, data: Buffer, expectedOffset?: number): Promise<AppendOutcome> {
     const { maxBytesPerUser } = this.options;
+    if (data.length > 0) this.hooks.beforeAppend?.(data.length);
     // Checked before the append, so concurrent appends may overshoot by their own size at most.
     if (maxBytesPerUser > 0 && (await this.store.userUsage(job.userId)).bytes + data.length > maxBytesPerUser) {
       throw permissionDenied(`The owner of this job has reached the limit of ${maxBytesPerUser} log bytes.`);
@@ -301,7 +314,8 @@ export class JobService {
     switch (result.kind) {
       case 'appended':
         if (result.end > result.start) {
-          this.bus.publish({ type: 'append', jobId: job.id, start: result.start, end: result.end, data });
+          this.bus.publish({ type: 'append', jobId: job.id, start: result.start, end: result.end, data, at: eventTime() });
+          this.hooks.appended?.(data.length);
         }
         return { start: result.start, end: result.end, duplicate: false };
       case 'duplicate':

@@ -1,6 +1,7 @@
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { rateLimitExceeded, type ApiError } from '../core/errors.js';
+import { isOpsRequest } from '../ops/route-flag.js';
 import type { SharedCounts } from './shared-counts.js';
 
 export interface RateLimitOptions {
@@ -66,6 +67,7 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimitOptio
     },
   };
   app.addHook('onRequest', async (req, reply) => {
+    if (isOpsRequest(req)) return;
     reply.header('X-RateLimit-Limit', limits.limitHeader(resourceId(req)));
     const refused = limits.check(req);
     if (refused) throw refused;

@@ -7,6 +7,8 @@ export interface AppendEvent {
   start: number;
   end: number;
   data?: Buffer;
+  /** When the bytes were committed, as `eventTime()` (for the fan-out delay metric). */
+  at?: number;
 }
 
 /** A job changed status. */
@@ -30,6 +32,9 @@ export interface ResyncEvent {
   type: 'resync';
   jobId: string;
 }
+
+/** Milliseconds since the epoch with sub-millisecond precision, comparable between processes. */
+export const eventTime = (): number => performance.timeOrigin + performance.now();
 
 export type LiveEvent = AppendEvent | StatusEvent | DeletedEvent | ResyncEvent;
 export type LiveListener = (event: LiveEvent) => void;

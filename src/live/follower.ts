@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { isTerminal } from '../core/job.js';
 import type { Store } from '../store/store.js';
-import type { AppendEvent, LiveBus, LiveEvent } from './bus.js';
+import { eventTime, type AppendEvent, type LiveBus, type LiveEvent } from './bus.js';
 
 export interface FollowOptions {
   store: Store;
@@ -17,6 +17,8 @@ export interface FollowOptions {
   pageBytes?: number;
   /** Live chunks held for a reader that is not keeping up, before it falls back to reading the store. */
   maxQueuedBytes?: number;
+  /** Told, for each live append written to this reader, the seconds since it was committed. */
+  onLiveWrite?: (delaySecs: number) => void;
 }
 
 /**
@@ -31,7 +33,8 @@ export interface FollowOptions {
  * response breaks off and the reader resumes with `Range` from the window.
  */
 export class LogFollower extends Readable {
-  readonly #o: Required<Omit<FollowOptions, 'until'>>;
+  readonly #o: Required<Omit<FollowOptions, 'until' | 'onLiveWrite'>>;
+  readonly #onLiveWrite: ((delaySecs: number) => void) | undefined;
   /** The stream ends here at the latest. */
   readonly #limit: number;
   #next: number;
@@ -51,6 +54,7 @@ export class LogFollower extends Readable {
   constructor(options: FollowOptions) {
     super({ highWaterMark: 64 * 1024 });
     this.#o = { pageBytes: 256 * 1024, maxQueuedBytes: 1024 * 1024, ...options };
+    this.#onLiveWrite = options.onLiveWrite;
     this.#next = options.from;
     this.#limit = options.until ?? Infinity;
     if (options.follow) {
@@ -63,6 +67,11 @@ export class LogFollower extends Readable {
   /** `stop()` was called: the stream ends (or ended) early because the server is shutting down. */
   get stopped(): boolean {
     return this.#stopped;
+  }
+
+  /** Following a job that is not finished yet (a `stream=1` response still waiting for appends). */
+  get live(): boolean {
+    return this.#o.follow && this.#finalEnd === null && !this.#ended && !this.destroyed;
   }
 
   /** The absolute offset of the next byte this stream will emit. */
@@ -107,6 +116,7 @@ export class LogFollower extends Readable {
     if (event.end <= this.#next) return;
     if (this.#started && !this.#pumping && this.#wanted && this.#queue.length === 0 && event.start === this.#next && event.end <= this.#limit && event.data) {
       this.#emit(event.data, event.end);
+      this.#observe(event);
       return;
     }
     if (event.data && this.#queuedBytes + event.data.length <= this.#o.maxQueuedBytes) {
@@ -137,6 +147,10 @@ export class LogFollower extends Readable {
     if (this.#stopped) return;
     this.#next = end;
     if (!this.push(data)) this.#wanted = false;
+  }
+
+  #observe(event: AppendEvent): void {
+    if (this.#onLiveWrite && event.at !== undefined) this.#onLiveWrite((eventTime() - event.at) / 1000);
   }
 
   override _read(): void {
@@ -173,6 +187,7 @@ export class LogFollower extends Readable {
           this.#queuedBytes -= head.data.length;
           const end = Math.min(head.end, target);
           this.#emit(head.data.subarray(this.#next - head.start, end - head.start), end);
+          this.#observe(head);
           continue;
         }
         const slice = await this.#o.store.readLog(this.#o.jobId, this.#next, Math.min(this.#o.pageBytes, target - this.#next));

@@ -37,8 +37,12 @@ export class Metrics {
   readonly fanoutDelay = new TallyHistogram('buildlog_fanout_delay_seconds', 'From the commit of an append to its bytes being written to a live follower\'s response.', [], FAST_BUCKETS).register(this.registry).series();
   readonly expiredJobs = new TallyCounter('buildlog_expired_jobs_total', 'Finished jobs deleted with their log by expiry.', []).register(this.registry).series();
 
-  constructor(sources: MetricsSources) {
+  constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Registers the gauges read from the server's state when scraped. */
+  watch(sources: MetricsSources): void {
     new Gauge({
       name: 'buildlog_live_followers',
       help: 'Log responses following a live job now.',

@@ -44,14 +44,15 @@ export class HistogramSeries {
     this.counts = new Float64Array(bounds.length + 1);
   }
 
-  observe(value: number): void {
+  /** Bound to its series, so it can be handed on as a plain callback. */
+  readonly observe = (value: number): void => {
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]!) i++;
     this.counts[i]!++;
     this.sum += value;
     this.count++;
-  }
+  };
 }
 
 abstract class Family<S> {

@@ -12,6 +12,8 @@ export interface LogReadsOptions {
   cacheBytes: number;
   /** Characters each log keeps: named by the notice that starts a stripped read of a truncated log. */
   retentionChars: number;
+  /** Told, for each live append written to a follower, the seconds since its commit (the fan-out metric). */
+  onLiveWrite?: (delaySecs: number) => void;
 }
 
 /**
@@ -84,6 +86,6 @@ export class LogReads {
 
   /** A live follower: stored bytes from `from`, then every append, until the job is terminal (or `until`). */
   follow(id: string, from: number, until?: number): LogFollower {
-    return new LogFollower({ store: this.store, bus: this.bus, jobId: id, from, follow: true, until });
+    return new LogFollower({ store: this.store, bus: this.bus, jobId: id, from, follow: true, until, onLiveWrite: this.options.onLiveWrite });
   }
 }

@@ -10,6 +10,10 @@ import { JobService } from '../core/service.js';
 import type { LiveBus } from '../live/bus.js';
 import type { LogFollower } from '../live/follower.js';
 import { StreamSlots } from '../limits/stream-slots.js';
+import { DiskGuard } from '../ops/disk-guard.js';
+import { refuseDamaged } from '../ops/integrity.js';
+import { Metrics, UNMATCHED_ROUTE } from '../ops/metrics.js';
+import { opsRoutes } from '../ops/routes.js';
 import type { Store } from '../store/store.js';
 import { openBus, openSharedCounts, openStore } from './backends.js';
 import type { Config } from './config.js';
@@ -23,6 +27,8 @@ export interface RunningServer {
   store: Store;
   bus: LiveBus;
   service: JobService;
+  metrics: Metrics;
+  diskGuard: DiskGuard;
   /** Base URL without /v2, as the Apify clients take it. */
   url: string;
   close(): Promise<void>;
@@ -30,14 +36,29 @@ export interface RunningServer {
 
 /** Assembles store, bus, service and API, and listens. */
 export async function startServer(config: Config, logger: boolean | object = false): Promise<RunningServer> {
+  const metrics = new Metrics();
   // Indexing problems go to the server log once it exists.
   let reportProblem = (_message: string): void => undefined;
-  const store = await openStore(config, { server: true, onProblem: (message) => reportProblem(message) });
+  const store = await openStore(config, {
+    server: true,
+    onProblem: (message) => reportProblem(message),
+    onCommit: metrics.commitDuration.observe,
+  });
+  const diskGuard = new DiskGuard(store, config.maxDiskUsageBytes);
   let bus: LiveBus | undefined;
   let shared: Awaited<ReturnType<typeof openSharedCounts>> = null;
   try {
     bus = await openBus(config, (message) => reportProblem(message));
-    const service = new JobService(store, bus, config);
+    const service = new JobService(store, bus, config, {
+      beforeAppend: () => diskGuard.check(),
+      appended: (bytes) => {
+        metrics.appends.inc();
+        metrics.appendedBytes.inc(bytes);
+      },
+      liveWrite: metrics.fanoutDelay.observe,
+    });
+    await refuseDamaged(store, config.dataDir);
+    await diskGuard.start();
     if (config.token) await ensureTokenUser(store, config.token);
     let fastPath: FastPath | null = null;
     const app = Fastify({
@@ -72,6 +93,19 @@ export async function startServer(config: Config, logger: boolean | object = fal
     });
     reportProblem = (message) => app.log.warn(message);
     const followers = new Set<LogFollower>();
+    metrics.watch({
+      store,
+      liveFollowers: () => {
+        let n = 0;
+        for (const f of followers) if (f.live) n++;
+        return n;
+      },
+    });
+    // By route pattern (never the path: it holds ids); a path no route serves counts as one label.
+    app.addHook('onResponse', (req, reply, done) => {
+      metrics.request(req.routeOptions.url ?? UNMATCHED_ROUTE, req.method, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
     // Responses finished while shutting down (appends that were under way) tell the client that the
     // connection ends, so it does not send its next request into a socket that is about to close.
     let closing = false;
@@ -84,7 +118,8 @@ export async function startServer(config: Config, logger: boolean | object = fal
     });
     shared = await openSharedCounts(config, (message) => reportProblem(message));
     const sharedCounts = shared?.counts;
-    fastPath = await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient, sharedCounts), sharedCounts }, () => closing);
+    fastPath = await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient, sharedCounts), sharedCounts, metrics }, () => closing);
+    opsRoutes(app, { checks: [{ name: 'store', check: () => store.probe() }], metrics, metricsToken: config.metricsToken });
     // A crowd of followers (re)connecting at once, e.g. after a restart, must not overflow the accept queue
     // (Node's default 511 drops SYNs, and each drop costs the client a 1 s, then 2 s... retransmit).
     // The kernel caps it at net.core.somaxconn.
@@ -99,9 +134,12 @@ export async function startServer(config: Config, logger: boolean | object = fal
       store,
       bus,
       service,
+      metrics,
+      diskGuard,
       url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
       async close() {
         closing = true;
+        diskGuard.stop();
         await reaper.stop();
         service.close();
         for (const f of followers) f.stop();
@@ -120,6 +158,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
       },
     };
   } catch (err) {
+    diskGuard.stop();
     await shared?.close();
     await bus?.close();
     await store.close();

@@ -16,6 +16,8 @@ export interface OpenStoreOptions {
   server?: boolean;
   /** Where problems of background work are reported. */
   onProblem?: (message: string) => void;
+  /** Told the duration of every group commit (the metrics). */
+  onCommit?: (seconds: number) => void;
 }
 
 /**
@@ -30,6 +32,7 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
     fsync: config.fsync,
     indexLogs: options.server === true && !config.searchIndexLazy,
     onProblem: options.onProblem,
+    onCommit: options.onCommit,
   });
 }
 

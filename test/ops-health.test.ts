@@ -1,0 +1,87 @@
+// /healthz and /readyz, with the store made unwritable for real (a full 2 MB tmpfs, as the storage
+// reliability tests do) and back.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { rawRequest } from './helpers/http.js';
+import { append, createJob, startTestServer, tempDir, type TestServer } from './helpers/server.js';
+
+const servers: TestServer[] = [];
+const mounts: string[] = [];
+const dirs: string[] = [];
+after(async () => {
+  for (const s of servers) await s.close().catch(() => undefined);
+  for (const m of mounts) execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function envelope(res: Response): Promise<{ type: string; message: string }> {
+  assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+  return ((await res.json()) as { error: { type: string; message: string } }).error;
+}
+
+describe('health and readiness', () => {
+  test('/healthz and /readyz answer 200 with JSON; other methods are 405; HEAD works', async () => {
+    const server = await startTestServer();
+    servers.push(server);
+    const health = await fetch(`${server.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { data: { status: 'ok' } });
+    const ready = await fetch(`${server.url}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { data: { status: 'ok', checks: { store: 'ok' } } });
+    const post = await fetch(`${server.url}/readyz`, { method: 'POST' });
+    assert.equal(post.status, 405);
+    assert.equal((await envelope(post)).type, 'method-not-allowed');
+    const head = await rawRequest(server, 'HEAD', '/healthz');
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+  });
+
+  const mountpoint = tempDir('buildlog-ready-');
+  dirs.push(mountpoint);
+  let mounted = false;
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mountpoint], { stdio: 'ignore' });
+    mounts.push(mountpoint);
+    mounted = true;
+  } catch {
+    // Not root: the test below is skipped and says why.
+  }
+
+  test('readiness turns 503 naming the store while its disk is full, and 200 again once there is room', { skip: mounted ? false : 'mounting a tmpfs needs root', timeout: 60_000 }, async () => {
+    const server = await startTestServer({ dataDir: join(mountpoint, 'data'), rateLimitPerResource: 1_000_000 });
+    servers.push(server);
+    const id = await createJob(server);
+    assert.equal((await append(server, id, 'before the disk filled\n')).status, 200);
+    assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+
+    const filler = join(mountpoint, 'filler');
+    const fd = openSync(filler, 'w');
+    try {
+      for (;;) writeSync(fd, Buffer.alloc(64 * 1024, 1));
+    } catch (err) {
+      assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
+    } finally {
+      closeSync(fd);
+    }
+
+    const down = await fetch(`${server.url}/readyz`);
+    assert.equal(down.status, 503);
+    assert.match(down.headers.get('retry-after') ?? '', /^\d+$/);
+    const error = await envelope(down);
+    assert.equal(error.type, 'service-unavailable');
+    assert.match(error.message, /^Not ready: store: .*disk is full/);
+    // Liveness is not readiness: the process still answers.
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+    // Reads go on meanwhile.
+    assert.equal(await (await fetch(`${server.url}/v2/logs/${id}`)).text(), 'before the disk filled\n');
+
+    unlinkSync(filler);
+    const up = await fetch(`${server.url}/readyz`);
+    assert.equal(up.status, 200, await up.clone().text());
+    assert.equal((await append(server, id, 'after\n')).status, 200);
+  });
+});
