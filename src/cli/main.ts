@@ -11,6 +11,8 @@ const addUser = async (...a: Args<typeof import('./users.js').addUser>) => (awai
 const run = async (...a: Args<typeof import('./run.js').run>) => (await import('./run.js')).run(...a);
 const mask = async (...a: Args<typeof import('./mask.js').mask>) => (await import('./mask.js')).mask(...a);
 const logs = async (...a: Args<typeof import('./logs.js').logs>) => (await import('./logs.js')).logs(...a);
+const backup = async (...a: Args<typeof import('./backup.js').backup>) => (await import('./backup.js')).backup(...a);
+const check = async (...a: Args<typeof import('./check.js').check>) => (await import('./check.js')).check(...a);
 
 const program = new Command();
 program
@@ -73,6 +75,20 @@ const maskCommand = program
   .description('mask secrets as `buildlog run` does, as a filter from stdin to stdout');
 for (const option of maskOptions()) maskCommand.addOption(option);
 maskCommand.exitOverride(usageExit).action(mask);
+
+const dataOption = () => new Option('--data <dir>', 'data directory [env BUILDLOG_DATA, default ./data]');
+
+program
+  .command('backup <out>')
+  .description('copy the database into the data dir <out>, consistently, also while a server runs on it')
+  .addOption(dataOption())
+  .action(backup);
+
+program
+  .command('check')
+  .description("verify the database and every log's stored bytes; exit 1 naming what is damaged")
+  .addOption(dataOption())
+  .action(check);
 
 program
   .command('logs <id>')

@@ -12,6 +12,21 @@ const gunzipAsync = promisify(gunzip);
  */
 export const PACK_BLOCK = 256 * 1024;
 
+/** Free space handed back to the filesystem in one step: a bounded amount of work on the event loop. */
+export const RECLAIM_STEP_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Hands up to `maxBytes` of free pages back to the filesystem (incremental auto-vacuum; a no-op on data
+ * dirs created without it). Resolves with the bytes returned.
+ */
+export function reclaimPages(db: Database.Database, maxBytes: number): number {
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  const before = db.pragma('freelist_count', { simple: true }) as number;
+  if (before === 0) return 0;
+  db.pragma(`incremental_vacuum(${Math.max(1, Math.floor(maxBytes / pageSize))})`);
+  return (before - (db.pragma('freelist_count', { simple: true }) as number)) * pageSize;
+}
+
 const TERMINAL_SQL = "('SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED')";
 
 interface PackedRow {
@@ -100,7 +115,7 @@ export class LogPacker {
       blocks.push({ offset: start + i, size: part.length, data: await gzipAsync(part) });
       if (this.#stopped) return false;
     }
-    return this.db.transaction(() => {
+    const swapped = this.db.transaction(() => {
       // Deleted (or already packed) while we compressed: nothing to swap.
       const now = this.#stmt.job.get(jobId) as typeof job | undefined;
       if (!now || now.packed || now.log_length !== job.log_length) return false;
@@ -109,6 +124,9 @@ export class LogPacker {
       this.#stmt.mark.run(jobId);
       return true;
     })();
+    // The unpacked rows' pages go back to the filesystem, so no stale copy of the log stays in the file.
+    if (swapped) reclaimPages(this.db, RECLAIM_STEP_BYTES);
+    return swapped;
   }
 
   /** Stops packing; an in-flight compression finishes but is not written. */

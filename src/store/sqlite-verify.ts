@@ -44,7 +44,8 @@ export function verifySqlite(db: Database.Database, level: VerifyLevel): string[
     const rows = db.pragma(`${pragma}(${MAX_REPORTED})`) as Record<string, string>[];
     for (const r of rows) {
       const line = Object.values(r)[0]!;
-      if (line !== 'ok') report(`database structure: ${line}`);
+      // SQLite's report may span lines ("*** in database main ***\nPage 15: ..."): one finding, one line.
+      if (line !== 'ok') report(`database structure: ${line.replace(/\*\*\* in database main \*\*\*\s*/g, '').replace(/\s*\n\s*/g, '; ')}`);
     }
   } catch (err) {
     report(`database structure: ${(err as Error).message}`);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, statfsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -7,7 +7,7 @@ import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
 import type { AppendResult, JobCount, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord, VerifyLevel } from './store.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { JobQueries } from './sqlite-jobs.js';
-import { LogPacker, unpackRange } from './sqlite-pack.js';
+import { LogPacker, reclaimPages, RECLAIM_STEP_BYTES, unpackRange } from './sqlite-pack.js';
 import { prepareSchema } from './sqlite-schema.js';
 import { SearchIndex } from './sqlite-search.js';
 import { toJob, toUser, type JobRow, type UserRow } from './rows.js';
@@ -75,6 +75,8 @@ export interface SqliteStoreOptions {
   fsync?: boolean;
   /** Told the duration of every group commit (for the metrics). */
   onCommit?: (seconds: number) => void;
+  /** Pack finished logs in the background (default); the one-shot commands (`check`, `gc`) leave it to the server. */
+  background?: boolean;
 }
 
 /** Below this much free space on its filesystem the store reports itself unwritable (readiness). */
@@ -99,7 +101,6 @@ export class SqliteStore implements Store {
   readonly #stmt;
   readonly #jobs: JobQueries;
   readonly #search: SearchIndex;
-  readonly #file: string;
   readonly #dataDir: string;
   readonly #onCommit: ((seconds: number) => void) | undefined;
   readonly #packer: LogPacker;
@@ -110,7 +111,6 @@ export class SqliteStore implements Store {
     this.#dataDir = options.dataDir;
     mkdirSync(options.dataDir, { recursive: true });
     const file = databaseFile(options.dataDir);
-    this.#file = file;
     const isNew = !existsSync(file);
     let opened: Database.Database | undefined;
     try {
@@ -119,6 +119,10 @@ export class SqliteStore implements Store {
       // bookkeeping of 256 KiB rows (bench/ingest.ts: 100 MiB in 4 MiB appends ~110 -> ~135 MiB/s) and
       // cost nothing measurable on small appends.
       opened.pragma('page_size = 16384');
+      // Also only on a new file: pages freed by packing, expiry and deletion can be handed back to the
+      // filesystem (reclaimSpace), so the file shrinks and holds no stale free pages. Data dirs created
+      // before this keep their free pages for reuse (a VACUUM converts them).
+      opened.pragma('auto_vacuum = INCREMENTAL');
       opened.pragma('journal_mode = WAL');
       opened.pragma(`synchronous = ${options.fsync === false ? 'NORMAL' : 'FULL'}`);
       opened.pragma('busy_timeout = 5000');
@@ -203,7 +207,8 @@ export class SqliteStore implements Store {
     };
     // Finished logs left unpacked (by an older version, or a stop before the packer got to them).
     this.#packer = new LogPacker(db);
-    setImmediate(() => void this.#packer.packAll().catch(() => undefined));
+    if (options.background ?? true) setImmediate(() => void this.#packer.packAll().catch(() => undefined));
+    else void this.#packer.stop();
   }
 
   async createUser(user: UserRecord): Promise<void> {
@@ -460,17 +465,17 @@ export class SqliteStore implements Store {
     guard(() => this.#stmt.probe.run(String(Date.now())));
   }
 
+  /** Pages in use (as of the last commit, WAL included); the WAL file itself, bounded by checkpoints, is not counted. */
   async diskUsage(): Promise<number> {
     const pages = this.#db.pragma('page_count', { simple: true }) as number;
     const free = this.#db.pragma('freelist_count', { simple: true }) as number;
     const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
-    let wal = 0;
-    try {
-      wal = statSync(`${this.#file}-wal`).size;
-    } catch {
-      // No WAL file right now.
-    }
-    return (pages - free) * pageSize + wal;
+    return (pages - free) * pageSize;
+  }
+
+  async reclaimSpace(maxBytes = RECLAIM_STEP_BYTES): Promise<number> {
+    if (this.#closed) return 0;
+    return guard(() => reclaimPages(this.#db, maxBytes));
   }
 
   packFinishedLogs(): Promise<number> {

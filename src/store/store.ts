@@ -153,6 +153,8 @@ export interface Store {
   probe(): Promise<void>;
   /** Bytes the store occupies with live data (space freed by deletions is not counted). */
   diskUsage(): Promise<number>;
+  /** Returns space freed by deletions to the filesystem, a bounded step at a time; resolves with the bytes returned. */
+  reclaimSpace(maxBytes?: number): Promise<number>;
   /**
    * Finished logs are kept compressed; the store packs them by itself in the background after they finish.
    * This packs the ones not packed yet now and resolves with how many it packed. Reads are the same before
