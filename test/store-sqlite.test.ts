@@ -166,9 +166,11 @@ describe('SqliteStore: refuses files that are not its own', () => {
       await store.createJob(job);
       await store.append(job.id, Buffer.from('before the upgrade\n'));
       await store.close();
-      // What version 1 looked like: no log_crc column.
+      // What version 1 looked like: no log_crc column (2), no chunk checksums, packing or operations indexes (3).
       const db = new Database(file);
-      db.exec("ALTER TABLE jobs DROP COLUMN log_crc; UPDATE meta SET value = '1' WHERE key = 'schema'");
+      db.exec(`ALTER TABLE jobs DROP COLUMN log_crc; DROP INDEX jobs_finished; DROP INDEX jobs_by_status;
+        ALTER TABLE jobs DROP COLUMN packed; ALTER TABLE chunks DROP COLUMN crc; ALTER TABLE chunks DROP COLUMN size;
+        UPDATE meta SET value = '1' WHERE key = 'schema'`);
       db.close();
 
       const upgraded = new SqliteStore({ dataDir: dir, retentionChars: 1000 });
@@ -180,7 +182,7 @@ describe('SqliteStore: refuses files that are not its own', () => {
       assert.deepEqual(await upgraded.logChecksum('NewJob00000000001'), { length: 4, crc32: crc32('new\n') });
       await upgraded.close();
       const reread = new Database(file);
-      assert.equal((reread.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '2');
+      assert.equal((reread.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '3');
       reread.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
