@@ -13,6 +13,7 @@ const mask = async (...a: Args<typeof import('./mask.js').mask>) => (await impor
 const logs = async (...a: Args<typeof import('./logs.js').logs>) => (await import('./logs.js')).logs(...a);
 const backup = async (...a: Args<typeof import('./backup.js').backup>) => (await import('./backup.js')).backup(...a);
 const check = async (...a: Args<typeof import('./check.js').check>) => (await import('./check.js')).check(...a);
+const gc = async (...a: Args<typeof import('./gc.js').gc>) => (await import('./gc.js')).gc(...a);
 
 const program = new Command();
 program
@@ -83,6 +84,14 @@ program
   .description('copy the database into the data dir <out>, consistently, also while a server runs on it')
   .addOption(dataOption())
   .action(backup);
+
+program
+  .command('gc')
+  .description('delete the jobs finished longer ago than --older-than, with their logs (what --expire-after does in the server)')
+  .addOption(dataOption())
+  .addOption(new Option('--older-than <duration>', 'such as 7d, 12h or 90s'))
+  .addOption(new Option('--dry-run', 'list them (one id a line) and delete nothing'))
+  .action(gc);
 
 program
   .command('check')

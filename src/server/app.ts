@@ -11,6 +11,7 @@ import type { LiveBus } from '../live/bus.js';
 import type { LogFollower } from '../live/follower.js';
 import { StreamSlots } from '../limits/stream-slots.js';
 import { DiskGuard } from '../ops/disk-guard.js';
+import { Expirer } from '../ops/expiry.js';
 import { refuseDamaged } from '../ops/integrity.js';
 import { Metrics, UNMATCHED_ROUTE } from '../ops/metrics.js';
 import { opsRoutes } from '../ops/routes.js';
@@ -29,6 +30,7 @@ export interface RunningServer {
   service: JobService;
   metrics: Metrics;
   diskGuard: DiskGuard;
+  expirer: Expirer;
   /** Base URL without /v2, as the Apify clients take it. */
   url: string;
   close(): Promise<void>;
@@ -126,6 +128,19 @@ export async function startServer(config: Config, logger: boolean | object = fal
     await app.listen({ host: config.host, port: config.port, backlog: 4096 });
     const reaper = new InactivityReaper(service, store, config.inactivityTimeoutSecs);
     reaper.start();
+    const expirer = new Expirer(
+      {
+        store,
+        // The same path as DELETE /v2/actor-builds/:id: the log leaves the read cache, followers end.
+        remove: async (id) => {
+          const job = await store.getJob(id);
+          if (job) await service.delete(job);
+        },
+        onExpired: () => metrics.expiredJobs.inc(),
+      },
+      config.expireAfterSecs,
+    );
+    expirer.start();
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -136,11 +151,13 @@ export async function startServer(config: Config, logger: boolean | object = fal
       service,
       metrics,
       diskGuard,
+      expirer,
       url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
       async close() {
         closing = true;
         diskGuard.stop();
         await reaper.stop();
+        await expirer.stop();
         service.close();
         for (const f of followers) f.stop();
         // Stopped streams close their connections once their last bytes are out, responses finished from
