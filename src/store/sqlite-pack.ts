@@ -49,6 +49,8 @@ export class LogPacker {
 
   constructor(
     private readonly db: Database.Database,
+    /** Pack each log soon after it finishes; otherwise only when packAll is called. */
+    private readonly background = true,
     /** Called with each write failure of a background pass (the log stays unpacked, and is tried again at the next start). */
     private readonly onError: (err: unknown) => void = () => undefined,
   ) {
@@ -64,7 +66,7 @@ export class LogPacker {
 
   /** Packs this job's log soon, in the background. */
   schedule(jobId: string): void {
-    if (this.#stopped) return;
+    if (this.#stopped || !this.background) return;
     this.#queue.add(jobId);
     void this.#run().catch(this.onError);
   }

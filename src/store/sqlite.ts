@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -6,6 +6,7 @@ import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '..
 import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
 import type { AppendResult, JobCount, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord, VerifyLevel } from './store.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
+import { Housekeeping } from './sqlite-housekeeping.js';
 import { JobQueries } from './sqlite-jobs.js';
 import { LogPacker, reclaimPages, RECLAIM_STEP_BYTES, unpackRange } from './sqlite-pack.js';
 import { prepareSchema } from './sqlite-schema.js';
@@ -79,9 +80,6 @@ export interface SqliteStoreOptions {
   background?: boolean;
 }
 
-/** Below this much free space on its filesystem the store reports itself unwritable (readiness). */
-const MIN_FREE_BYTES = 64 * 1024;
-
 /** The database file of a data dir. */
 export const databaseFile = (dataDir: string) => join(dataDir, 'buildlog.db');
 
@@ -101,14 +99,13 @@ export class SqliteStore implements Store {
   readonly #stmt;
   readonly #jobs: JobQueries;
   readonly #search: SearchIndex;
-  readonly #dataDir: string;
+  readonly #housekeeping: Housekeeping;
   readonly #onCommit: ((seconds: number) => void) | undefined;
   readonly #packer: LogPacker;
 
   constructor(options: SqliteStoreOptions) {
     this.#retentionChars = options.retentionChars;
     this.#onCommit = options.onCommit;
-    this.#dataDir = options.dataDir;
     mkdirSync(options.dataDir, { recursive: true });
     const file = databaseFile(options.dataDir);
     const isNew = !existsSync(file);
@@ -134,6 +131,7 @@ export class SqliteStore implements Store {
     prepareSchema(this.#db, file, isNew);
     const db = this.#db;
     this.#jobs = new JobQueries(db);
+    this.#housekeeping = new Housekeeping(db, options.dataDir);
     this.#search = new SearchIndex(
       { logFile: file, indexFile: join(options.dataDir, 'search.db') },
       {
@@ -189,11 +187,6 @@ export class SqliteStore implements Store {
       packedFrom: db.prepare(
         'SELECT offset, size, data FROM chunks WHERE job_id = ? AND offset >= ? AND offset < ? ORDER BY offset',
       ),
-      jobCounts: db.prepare('SELECT kind, status, count(*) AS count FROM jobs GROUP BY kind, status'),
-      finishedBefore: db.prepare(
-        'SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at LIMIT ?',
-      ),
-      probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)"),
       chunkAt: db.prepare(
         'SELECT max(offset) AS offset FROM chunks WHERE job_id = ? AND offset <= ?',
       ),
@@ -206,9 +199,9 @@ export class SqliteStore implements Store {
       dropChunks: db.prepare('DELETE FROM chunks WHERE job_id = ? AND offset < ?'),
     };
     // Finished logs left unpacked (by an older version, or a stop before the packer got to them).
-    this.#packer = new LogPacker(db);
-    if (options.background ?? true) setImmediate(() => void this.#packer.packAll().catch(() => undefined));
-    else void this.#packer.stop();
+    const background = options.background ?? true;
+    this.#packer = new LogPacker(db, background);
+    if (background) setImmediate(() => void this.#packer.packAll().catch(() => undefined));
   }
 
   async createUser(user: UserRecord): Promise<void> {
@@ -448,29 +441,20 @@ export class SqliteStore implements Store {
   }
 
   async jobCounts(): Promise<JobCount[]> {
-    return this.#stmt.jobCounts.all() as JobCount[];
+    return this.#housekeeping.jobCounts();
   }
 
   async finishedBefore(finishedBefore: number, limit: number): Promise<string[]> {
-    return (this.#stmt.finishedBefore.all(finishedBefore, limit) as { id: string }[]).map((r) => r.id);
+    return this.#housekeeping.finishedBefore(finishedBefore, limit);
   }
 
   async probe(): Promise<void> {
     if (this.#closed) throw new StoreUnavailableError('The log store is closed.');
-    const fs = statfsSync(this.#dataDir);
-    const free = fs.bavail * fs.bsize;
-    if (free < MIN_FREE_BYTES) {
-      throw new StoreUnavailableError(`The log store is unavailable: the disk is full (${free} bytes free in ${this.#dataDir}).`);
-    }
-    guard(() => this.#stmt.probe.run(String(Date.now())));
+    guard(() => this.#housekeeping.probe());
   }
 
-  /** Pages in use (as of the last commit, WAL included); the WAL file itself, bounded by checkpoints, is not counted. */
   async diskUsage(): Promise<number> {
-    const pages = this.#db.pragma('page_count', { simple: true }) as number;
-    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
-    const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
-    return (pages - free) * pageSize;
+    return this.#housekeeping.diskUsage();
   }
 
   async reclaimSpace(maxBytes = RECLAIM_STEP_BYTES): Promise<number> {
