@@ -107,7 +107,7 @@ describe('backup', () => {
 });
 
 describe('integrity', () => {
-  test('a byte flipped in the middle of the database: `buildlog check` exits 1 naming it, `serve` refuses to start', { timeout: 60_000 }, async () => {
+  test('a byte flipped in the middle of the database: `buildlog check` exits 1 naming it, `serve` refuses to start', { timeout: 180_000 }, async () => {
     const dataDir = dir();
     const server = await startTestServer({ dataDir, rateLimitPerResource: 1_000_000 });
     const ids: string[] = [];

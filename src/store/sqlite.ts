@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32, gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
 import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
@@ -191,7 +191,7 @@ export class SqliteStore implements Store {
         'SELECT max(offset) AS offset FROM chunks WHERE job_id = ? AND offset <= ?',
       ),
       chunksFrom: db.prepare(
-        'SELECT offset, data FROM chunks WHERE job_id = ? AND offset >= ? AND offset < ? ORDER BY offset',
+        'SELECT offset, data, size FROM chunks WHERE job_id = ? AND offset >= ? AND offset < ? ORDER BY offset',
       ),
       chunkPage: db.prepare(
         'SELECT offset, data FROM chunks WHERE job_id = ? AND offset >= ? ORDER BY offset LIMIT ?',
@@ -406,13 +406,13 @@ export class SqliteStore implements Store {
     this.#stmt.dropChunks.run(jobId, dropBefore);
   }
 
+  /** Synchronous: appends (retries) and the search index read through it; a packed row is inflated here. */
   #readRange(jobId: string, from: number, to: number): Buffer {
     const first = (this.#stmt.chunkAt.get(jobId, from) as { offset: number | null }).offset ?? from;
-    const rows = this.#stmt.chunksFrom.all(jobId, first, to) as { offset: number; data: Buffer }[];
+    const rows = this.#stmt.chunksFrom.all(jobId, first, to) as { offset: number; data: Buffer; size: number | null }[];
     const parts = rows.map((r) => {
-      const a = Math.max(0, from - r.offset);
-      const b = Math.min(r.data.length, to - r.offset);
-      return r.data.subarray(a, b);
+      const data = r.size === null ? r.data : gunzipSync(r.data);
+      return data.subarray(Math.max(0, from - r.offset), Math.min(data.length, to - r.offset));
     });
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
@@ -475,6 +475,12 @@ export class SqliteStore implements Store {
     this.#closed = true;
     await this.#packer.stop();
     if (this.#queue.length) this.#flush();
+    // Pages freed by rewritten rows go back to the filesystem: a cleanly closed file holds no stale free pages.
+    try {
+      reclaimPages(this.#db, 4 * RECLAIM_STEP_BYTES);
+    } catch {
+      // A disk that cannot be written now: the pages stay free and are reused.
+    }
     await this.#search.close();
     this.#db.close();
   }
