@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { ConfigError, flagProperty, resolveConfig, SERVER_SETTINGS } from '../src/server/config.js';
+import { ConfigError, flagProperty, parseDuration, parseSize, resolveConfig, SERVER_SETTINGS } from '../src/server/config.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/server.js';
 
@@ -37,7 +37,24 @@ function samples(s: Setting): [unknown, unknown][] {
         [true, true],
         ['yes', true],
       ];
+    case 'duration':
+      return [
+        ['12h', 43_200],
+        [' 90s ', 90],
+      ];
+    case 'size':
+      return [
+        ['3MB', 3_000_000],
+        [' 2GiB ', 2 * 1024 ** 3],
+      ];
   }
+}
+
+/** The default as resolved (durations and sizes are written readably in the table: `30d`). */
+function defaultOf(s: Setting): unknown {
+  if (s.kind === 'duration') return parseDuration(String(s.default));
+  if (s.kind === 'size') return parseSize(String(s.default));
+  return s.default;
 }
 
 /** Values each kind must refuse, as an environment variable. */
@@ -51,6 +68,10 @@ function badValues(s: Setting): string[] {
       return ['maybe', '2'];
     case 'integer':
       return ['twelve', '-1', '1.5', '1e3', ...(s.min ? [String(s.min - 1)] : []), ...(s.max !== undefined ? [String(s.max + 1)] : [])];
+    case 'duration':
+      return ['soon', '-1d', '3 fortnights'];
+    case 'size':
+      return ['big', '-5MB', '2 GiBs'];
   }
 }
 
@@ -60,7 +81,7 @@ describe('server settings: flags > environment > defaults', () => {
       const [[flagText, flagValue], [envText, envValue]] = samples(s);
       const flags = { [flagProperty(s.flag)]: flagText as string | boolean };
       const env = { [s.env]: envText as string };
-      assert.equal(resolveConfig({}, {})[s.key], s.default, 'default');
+      assert.equal(resolveConfig({}, {})[s.key], defaultOf(s), 'default');
       assert.equal(resolveConfig({}, env)[s.key], s.kind === 'boolean' ? true : envValue, 'environment over default');
       if (s.kind === 'boolean') {
         // A boolean flag can only switch on: the environment's "off" loses to it.
@@ -71,7 +92,7 @@ describe('server settings: flags > environment > defaults', () => {
         assert.equal(resolveConfig(flags, env)[s.key], flagValue, 'flag over environment');
       }
       // An empty variable is unset.
-      assert.equal(resolveConfig({}, { [s.env]: '' })[s.key], s.default);
+      assert.equal(resolveConfig({}, { [s.env]: '' })[s.key], defaultOf(s));
       for (const bad of badValues(s)) {
         assert.throws(() => resolveConfig({}, { [s.env]: bad }), ConfigError, `${s.env}=${bad} is refused`);
         assert.throws(() => resolveConfig({ [flagProperty(s.flag)]: bad }, {}), ConfigError, `${s.flag}=${bad} is refused`);
