@@ -31,11 +31,13 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'Sections', description: 'buildlog\'s own: the collapsible sections of a log' },
         { name: 'Search', description: 'buildlog\'s own: search across the logs' },
         { name: 'Viewer', description: 'the browser pages: log viewer and dashboard' },
+        { name: 'Operations', description: 'health, readiness and Prometheus metrics (no rate limits, no user token)' },
         { name: 'Meta', description: 'this description' },
       ],
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'an API token (`?token=` works too)' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'the `--metrics-token` value (asked for only when the server has one)' },
         },
       },
     },

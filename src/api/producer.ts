@@ -161,7 +161,7 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
             body: { content: { '*/*': { schema: { type: 'string', format: 'binary', description: 'the bytes to append' } } } },
             response: {
               200: data(APPEND_RESULT, 'appended (X-Log-Length: the log\'s length now)'),
-              ...errors(400, 401, 403, 404, 413, 415, 429, 503),
+              ...errors(400, 401, 403, 404, 413, 415, 429, 503, 507),
             },
           },
           handler: async (req: FastifyRequest, reply: FastifyReply) => {

@@ -127,7 +127,8 @@ const ERRORS: Record<number, string> = {
   415: '`unsupported-media-type` or `unsupported-content-encoding`',
   416: '`range-not-satisfiable`: the range starts after the end of a finished log',
   429: '`rate-limit-exceeded` (with `Retry-After`)',
-  503: '`service-unavailable`: the store cannot write, or the server is shutting down (with `Retry-After`)',
+  503: '`service-unavailable`: the store cannot write, the server is shutting down, or (`/readyz`) a backend is not ready (with `Retry-After`)',
+  507: '`insufficient-storage`: the store is over `--max-disk-usage` (with `Retry-After`); appends resume once expiry or deletion frees room',
 };
 
 /** The Apify error envelope for the given statuses. */
