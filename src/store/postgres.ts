@@ -5,10 +5,9 @@ import { appendBatch, type LogRow, type PendingAppend } from './postgres-append.
 import { migrate } from './postgres-schema.js';
 import { packLog, verifyLogs } from './postgres-upkeep.js';
 import { searchByScanning } from './postgres-search.js';
-import { toJob, toUser, type JobRow, type UserRow } from './rows.js';
+import { TERMINAL_SQL, toJob, toUser, type JobRow, type UserRow } from './rows.js';
 import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
 
-const TERMINAL_SQL = "'SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED'";
 
 /** BIGINT columns come back as numbers: every one we keep (offsets, lengths, times) is below 2^53. */
 const types = {
@@ -364,7 +363,7 @@ export class PostgresStore implements Store {
 
   async finishedBefore(finishedBefore: number, limit: number): Promise<string[]> {
     const rows = await this.#query<{ id: string }>(
-      `SELECT id FROM jobs WHERE finished_at < $1 AND status IN (${TERMINAL_SQL}) ORDER BY finished_at, id LIMIT $2`,
+      `SELECT id FROM jobs WHERE finished_at < $1 AND status IN ${TERMINAL_SQL} ORDER BY finished_at, id LIMIT $2`,
       [finishedBefore, limit],
     );
     return rows.rows.map((r) => r.id);
@@ -400,7 +399,7 @@ export class PostgresStore implements Store {
     let packed = (await Promise.all(this.#packing)).filter(Boolean).length;
     for (;;) {
       const ids = (await this.#query<{ id: string }>(
-        `SELECT id FROM jobs WHERE NOT packed AND finished_at IS NOT NULL AND status IN (${TERMINAL_SQL}) LIMIT 100`,
+        `SELECT id FROM jobs WHERE NOT packed AND finished_at IS NOT NULL AND status IN ${TERMINAL_SQL} LIMIT 100`,
       )).rows.map((r) => r.id);
       if (ids.length === 0) return packed;
       for (const id of ids) if (await this.#pack(id)) packed++;

@@ -1,5 +1,8 @@
-import type { JobRecord, JobStatus } from '../core/job.js';
+import { isTerminal, JOB_STATUSES, type JobRecord, type JobStatus } from '../core/job.js';
 import type { UserRecord } from './store.js';
+
+/** The terminal statuses as an SQL list, `('SUCCEEDED', ...)`, for `status IN` (packing, expiry). */
+export const TERMINAL_SQL = `(${JOB_STATUSES.filter(isTerminal).map((s) => `'${s}'`).join(', ')})`;
 
 /** Rows of the `users` and `jobs` tables as both stores return them (PostgreSQL's BIGINTs parsed to numbers), and their records. */
 

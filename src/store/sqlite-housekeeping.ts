@@ -1,6 +1,7 @@
 import { statfsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { StoreUnavailableError } from './errors.js';
+import { TERMINAL_SQL } from './rows.js';
 import type { JobCount } from './store.js';
 
 /** Below this much free space on its filesystem the store reports itself unwritable (readiness). */
@@ -20,7 +21,9 @@ export class Housekeeping {
     this.#stmt = {
       jobCounts: db.prepare('SELECT kind, status, count(*) AS count FROM jobs GROUP BY kind, status'),
       finishedBefore: db.prepare(
-        'SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at LIMIT ?',
+        // The status too, though only a terminal status sets finished_at: an unfinished job must never expire.
+        `SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? AND status IN ${TERMINAL_SQL}
+         ORDER BY finished_at LIMIT ?`,
       ),
       probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)"),
     };

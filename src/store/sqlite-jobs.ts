@@ -2,11 +2,6 @@ import type Database from 'better-sqlite3';
 import type { JobListQuery, JobPage } from './store.js';
 import { toJob, type JobRow } from './rows.js';
 
-/** Indexes the lists need; created on every open (IF NOT EXISTS), so older data dirs get them too. */
-export const JOB_LIST_SCHEMA = `
-CREATE INDEX IF NOT EXISTS jobs_by_user_kind ON jobs (user_id, kind, started_at, id);
-`;
-
 /**
  * Finding and removing jobs: the paged lists, an actor's build numbers, deletion. Kept apart from the
  * append path in sqlite.ts; every statement here is a plain read or one short transaction.
@@ -20,7 +15,6 @@ export class JobQueries {
 
   constructor(db: Database.Database) {
     this.#db = db;
-    db.exec(JOB_LIST_SCHEMA);
     this.#buildNumbers = db.prepare(
       `SELECT DISTINCT build_number AS n FROM jobs
        WHERE user_id = ? AND act_id = ? AND kind = 'build' AND build_number IS NOT NULL ORDER BY n`,

@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import { crc32, gunzip, gzip } from 'node:zlib';
 import type Database from 'better-sqlite3';
+import { TERMINAL_SQL } from './rows.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -26,8 +27,6 @@ export function reclaimPages(db: Database.Database, maxBytes: number): number {
   db.pragma(`incremental_vacuum(${Math.max(1, Math.floor(maxBytes / pageSize))})`);
   return (before - (db.pragma('freelist_count', { simple: true }) as number)) * pageSize;
 }
-
-const TERMINAL_SQL = "('SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED')";
 
 interface PackedRow {
   offset: number;

@@ -54,9 +54,11 @@ const MIGRATIONS: readonly string[] = [
   // 2: the running CRC-32 of each log, for verified finishes. Logs from before it have none (NULL): it
   // cannot be computed once retention has dropped bytes. (New logs start at 0: see insertJob.)
   'ALTER TABLE jobs ADD COLUMN log_crc INTEGER',
-  // 3: operations (issue 11).
+  // 3: operations (issue 11), and the lists' index (which version 2 created on every open, outside the
+  // versions: IF NOT EXISTS, as a version 2 file has it already).
   `
-  -- CRC-32 of a chunk row's stored bytes, checked by \`buildlog check\` and at start (NULL: written before v2).
+  CREATE INDEX IF NOT EXISTS jobs_by_user_kind ON jobs (user_id, kind, started_at, id);
+  -- CRC-32 of a chunk row's stored bytes, checked by \`buildlog check\` and at start (NULL: written before v3).
   ALTER TABLE chunks ADD COLUMN crc INTEGER;
   -- A packed (finished) log's rows are gzip members; \`size\` is the row's length once inflated.
   ALTER TABLE chunks ADD COLUMN size INTEGER;
