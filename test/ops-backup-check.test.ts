@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { runCli, spawnServer } from './helpers/cli.js';
 import { append, createJob, finish, startTestServer, tempDir, type TestServer } from './helpers/server.js';
 
@@ -147,6 +148,46 @@ describe('integrity', () => {
     const refused = await runCli(['serve', '--port', '0', '--data', dataDir]);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /buildlog\.db is damaged: .*Run `buildlog check --data .*` for a full report/);
+    assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  test('a log byte changed behind SQLite\'s back (the file structure intact) is found by its row checksum: `check` exits 1, `serve` refuses', { timeout: 60_000 }, async () => {
+    const dataDir = dir();
+    const server = await startTestServer({ dataDir, rateLimitPerResource: 1_000_000 });
+    const packed = await createJob(server);
+    const plain = await createJob(server);
+    for (const [j, id] of [packed, plain].entries()) {
+      let offset = 0;
+      for (let step = 0; step < 50; step++) {
+        const chunk = chunkOf(j, step);
+        assert.equal((await append(server, id, chunk, offset)).status, 200);
+        offset += chunk.length;
+      }
+    }
+    assert.equal((await finish(server, packed)).status, 200);
+    await server.service.store.packFinishedLogs();
+    await server.close();
+    assert.equal((await runCli(['check', '--data', dataDir])).code, 0);
+
+    // One byte of each log's first row changed through SQLite itself: its pages stay valid, only the row's CRC can tell.
+    const file = join(dataDir, 'buildlog.db');
+    const db = new Database(file);
+    for (const id of [packed, plain]) {
+      const row = db.prepare('SELECT data FROM chunks WHERE job_id = ? AND offset = 0').get(id) as { data: Buffer };
+      row.data[Math.floor(row.data.length / 2)]! ^= 0x01;
+      db.prepare('UPDATE chunks SET data = ? WHERE job_id = ? AND offset = 0').run(row.data, id);
+    }
+    assert.equal(db.pragma('integrity_check', { simple: true }), 'ok', 'SQLite itself sees nothing wrong');
+    db.close();
+
+    const damaged = await runCli(['check', '--data', dataDir]);
+    assert.equal(damaged.code, 1, damaged.stdout);
+    for (const id of [packed, plain]) {
+      assert.match(damaged.stderr, new RegExp(`log of job ${id}: row at offset 0 fails its checksum \\(stored bytes damaged\\)`));
+    }
+    const refused = await runCli(['serve', '--port', '0', '--data', dataDir]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, new RegExp(`buildlog\\.db is damaged: .*log of job (${packed}|${plain}): row at offset 0 fails its checksum`));
     assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
   });
 

@@ -189,6 +189,47 @@ describe('SqliteStore: refuses files that are not its own', () => {
     }
   });
 
+  test('a schema 2 database (log CRCs, no chunk checksums) is migrated to 3: its rows verify by length, its finished log packs and reads the same', async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'buildlog.db');
+      const store = new SqliteStore({ dataDir: dir, retentionChars: 1_000_000, background: false });
+      await store.createUser({ id: 'u1', username: 'old', tokenHash: 'h', proxyPassword: 'p', createdAt: 1 });
+      const job = { id: 'DoneJob0000000001', kind: 'build' as const, userId: 'u1', actId: 'a', buildId: null, buildNumber: null,
+        status: 'RUNNING' as const, statusMessage: null, exitCode: null, origin: 'API', meta: {}, options: {}, startedAt: 1, finishedAt: null };
+      await store.createJob(job);
+      await store.createJob({ ...job, id: 'LiveJob0000000001' });
+      const done = Buffer.from('npm install\n'.repeat(40_000));
+      for (let i = 0; i < done.length; i += 100_000) await store.append(job.id, done.subarray(i, i + 100_000));
+      await store.append('LiveJob0000000001', Buffer.from('running\n'));
+      await store.updateJobStatus(job.id, 'RUNNING', { status: 'SUCCEEDED', finishedAt: 2 });
+      await store.close();
+      // What version 2 looked like: log_crc and the lists' index, but no chunk checksums, packing or operations indexes.
+      const db = new Database(file);
+      db.exec(`DROP INDEX jobs_finished; DROP INDEX jobs_by_status; ALTER TABLE jobs DROP COLUMN packed;
+        ALTER TABLE chunks DROP COLUMN crc; ALTER TABLE chunks DROP COLUMN size; UPDATE meta SET value = '2' WHERE key = 'schema'`);
+      db.close();
+
+      const upgraded = new SqliteStore({ dataDir: dir, retentionChars: 1_000_000, background: false });
+      assert.deepEqual(await upgraded.logChecksum(job.id), { length: done.length, crc32: crc32(done) }, 'version 2 CRCs are kept');
+      assert.deepEqual(await upgraded.verify('quick'), [], 'rows without a checksum are checked for length');
+      assert.equal(await upgraded.packFinishedLogs(), 1);
+      const read = await upgraded.readLog(job.id, 0, done.length);
+      assert.ok(read?.data.equals(done), 'the packed log reads the same');
+      assert.deepEqual(await upgraded.verify('full'), []);
+      assert.equal((await upgraded.append('LiveJob0000000001', Buffer.from('more\n'), 8)).kind, 'appended');
+      assert.equal((await upgraded.readLog('LiveJob0000000001', 0, 100))?.data.toString(), 'running\nmore\n');
+      await upgraded.close();
+      const reread = new Database(file, { readonly: true });
+      assert.equal((reread.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '3');
+      const indexes = (reread.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'jobs_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+      assert.deepEqual(indexes, ['jobs_by_actor', 'jobs_by_status', 'jobs_by_user', 'jobs_by_user_kind', 'jobs_finished', 'jobs_unfinished']);
+      reread.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a garbage file is refused with a clear message and not overwritten', () => {
     const dir = tempDir();
     try {
