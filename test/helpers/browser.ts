@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 
-/** Debian's Chromium (`npm test` installs it: scripts/ensure-chromium.sh). Playwright never downloads a browser here. */
+/** Debian's Chromium (`npm test` installs it: scripts/ensure-test-tools.sh). Playwright never downloads a browser here. */
 export const CHROMIUM = process.env.BUILDLOG_CHROMIUM ?? '/usr/bin/chromium';
 
 export const CHROMIUM_ARGS = [

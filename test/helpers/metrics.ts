@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 
 /*
  * Scrapes are read with the Prometheus project's own parser (prometheus_client's
- * text_string_to_metric_families, Debian's python3-prometheus-client, installed by .ci/run): the npm
- * parsers drop the labels of labelled histograms.
+ * text_string_to_metric_families, Debian's python3-prometheus-client, which `npm test` installs:
+ * scripts/ensure-test-tools.sh): the npm parsers drop the labels of labelled histograms.
  */
 const PARSE = `
 import json, sys
