@@ -48,5 +48,7 @@ export interface LiveBus {
   publish(event: LiveEvent): void;
   /** Returns the function that unsubscribes. */
   subscribe(jobId: string, listener: LiveListener): () => void;
+  /** A networked bus: resolves when its connections answer (readiness); an in-process bus has none. */
+  probe?(): Promise<void>;
   close(): Promise<void>;
 }

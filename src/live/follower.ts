@@ -150,7 +150,8 @@ export class LogFollower extends Readable {
   }
 
   #observe(event: AppendEvent): void {
-    if (this.#onLiveWrite && event.at !== undefined) this.#onLiveWrite((eventTime() - event.at) / 1000);
+    // Across nodes the two clocks may disagree by a little: never a negative delay.
+    if (this.#onLiveWrite && event.at !== undefined) this.#onLiveWrite(Math.max(0, eventTime() - event.at) / 1000);
   }
 
   override _read(): void {

@@ -23,6 +23,8 @@ interface Header {
   s?: number;
   e?: number;
   st?: JobStatus;
+  /** When an append was committed (`eventTime()`), for the fan-out delay on the other nodes. */
+  a?: number;
   /** The bytes follow the header line. */
   d?: 1;
 }
@@ -46,6 +48,7 @@ function encode(node: string, event: LiveEvent | { type: 'resync-all' }): Buffer
   if (event.type === 'append') {
     header.s = event.start;
     header.e = event.end;
+    if (event.at !== undefined) header.a = event.at;
     if (event.data && event.data.length <= INLINE_DATA_MAX) {
       header.d = 1;
       data = event.data;
@@ -61,7 +64,10 @@ function decode(message: Buffer): { header: Header; event: LiveEvent | null } {
   const jobId = header.j!;
   switch (header.t) {
     case 'append':
-      return { header, event: { type: 'append', jobId, start: header.s!, end: header.e!, ...(header.d ? { data: message.subarray(nl + 1) } : {}) } };
+      return {
+        header,
+        event: { type: 'append', jobId, start: header.s!, end: header.e!, ...(header.a !== undefined ? { at: header.a } : {}), ...(header.d ? { data: message.subarray(nl + 1) } : {}) },
+      };
     case 'status':
       return { header, event: { type: 'status', jobId, status: header.st! } };
     case 'deleted':
@@ -162,6 +168,15 @@ export class RedisBus implements LiveBus {
   /** This node's id on the channel; its connections are named `buildlog-<node>-pub` and `-sub`. */
   get node(): string {
     return this.#node;
+  }
+
+  /** Both connections answer a PING (readiness). */
+  async probe(): Promise<void> {
+    try {
+      await Promise.all([this.#pub.ping(), this.#sub.ping()]);
+    } catch (err) {
+      throw new Error(`Redis does not answer: ${(err as Error).message}`);
+    }
   }
 
   /** How many jobs have followers on this node. */

@@ -12,6 +12,7 @@ import type { LogFollower } from '../live/follower.js';
 import { StreamSlots } from '../limits/stream-slots.js';
 import { DiskGuard } from '../ops/disk-guard.js';
 import { Expirer } from '../ops/expiry.js';
+import type { ReadinessCheck } from '../ops/health.js';
 import { refuseDamaged } from '../ops/integrity.js';
 import { Metrics, UNMATCHED_ROUTE } from '../ops/metrics.js';
 import { opsRoutes } from '../ops/routes.js';
@@ -59,7 +60,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
       },
       liveWrite: metrics.fanoutDelay.observe,
     });
-    await refuseDamaged(store, config.dataDir);
+    await refuseDamaged(store, config);
     await diskGuard.start();
     if (config.token) await ensureTokenUser(store, config.token);
     let fastPath: FastPath | null = null;
@@ -121,7 +122,11 @@ export async function startServer(config: Config, logger: boolean | object = fal
     shared = await openSharedCounts(config, (message) => reportProblem(message));
     const sharedCounts = shared?.counts;
     fastPath = await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient, sharedCounts), sharedCounts, metrics }, () => closing);
-    opsRoutes(app, { checks: [{ name: 'store', check: () => store.probe() }], metrics, metricsToken: config.metricsToken });
+    // Every backend this node depends on: the store, and Redis when nodes share live events through it.
+    const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.probe() }];
+    const probeBus = bus.probe?.bind(bus);
+    if (probeBus) checks.push({ name: 'live bus', check: probeBus });
+    opsRoutes(app, { checks, metrics, metricsToken: config.metricsToken });
     // A crowd of followers (re)connecting at once, e.g. after a restart, must not overflow the accept queue
     // (Node's default 511 drops SYNs, and each drop costs the client a 1 s, then 2 s... retransmit).
     // The kernel caps it at net.core.somaxconn.

@@ -25,7 +25,9 @@ export interface OpenStoreOptions {
  * embedded SQLite file in `dataDir`. Every command that touches data opens it here.
  */
 export async function openStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<Store> {
-  if (config.databaseUrl) return PostgresStore.open({ url: config.databaseUrl, schema: config.databaseSchema, retentionChars: config.retentionChars });
+  if (config.databaseUrl) {
+    return PostgresStore.open({ url: config.databaseUrl, schema: config.databaseSchema, retentionChars: config.retentionChars, onCommit: options.onCommit });
+  }
   return new SqliteStore({
     dataDir: config.dataDir,
     retentionChars: config.retentionChars,

@@ -40,6 +40,8 @@ export interface PostgresStoreOptions {
   retentionChars: number;
   /** Connections this node keeps at most. */
   maxConnections?: number;
+  /** Told the duration of every group commit (the metrics). */
+  onCommit?: (seconds: number) => void;
 }
 
 /**
@@ -52,6 +54,7 @@ export interface PostgresStoreOptions {
 export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #retentionChars: number;
+  readonly #onCommit: ((seconds: number) => void) | undefined;
   #queue: PendingAppend[] = [];
   /** The commit loop while it runs. */
   #flushing: Promise<void> | null = null;
@@ -59,9 +62,10 @@ export class PostgresStore implements Store {
   readonly #packing = new Set<Promise<boolean>>();
   #closed = false;
 
-  private constructor(pool: pg.Pool, retentionChars: number) {
+  private constructor(pool: pg.Pool, options: PostgresStoreOptions) {
     this.#pool = pool;
-    this.#retentionChars = retentionChars;
+    this.#retentionChars = options.retentionChars;
+    this.#onCommit = options.onCommit;
   }
 
   /** Connects, migrates (once, however many nodes start at once) and returns the store. */
@@ -90,7 +94,7 @@ export class PostgresStore implements Store {
       if (err instanceof StoreOpenError) throw err;
       throw new StoreOpenError(`${where} cannot be used: ${(err as Error).message}`);
     }
-    return new PostgresStore(pool, options.retentionChars);
+    return new PostgresStore(pool, options);
   }
 
   async #query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
@@ -314,7 +318,9 @@ export class PostgresStore implements Store {
       const batch = this.#queue;
       this.#queue = [];
       try {
+        const started = this.#onCommit ? performance.now() : 0;
         const results = await this.#transaction((c) => appendBatch(c, batch, this.#retentionChars));
+        this.#onCommit?.((performance.now() - started) / 1000);
         batch.forEach((p, i) => p.resolve(results[i]!));
       } catch (err) {
         for (const p of batch) p.reject(err);
