@@ -2,15 +2,12 @@
 // test's, then two servers on one PostgreSQL + Redis sharing one client's request budget and stream cap.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { newId } from '../src/core/ids.js';
 import { createUser } from '../src/auth/tokens.js';
 import { SharedCounts } from '../src/limits/shared-counts.js';
-import { startServer, type RunningServer } from '../src/server/app.js';
-import { resolveConfig } from '../src/server/config.js';
-import { tempDir, TOKEN, waitFor } from './helpers/server.js';
+import { startTestServer, TOKEN, waitFor, type TestServer } from './helpers/server.js';
 
 const REDIS_URL = process.env.BUILDLOG_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DATABASE_URL = process.env.BUILDLOG_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -70,33 +67,19 @@ describe('SharedCounts', () => {
 
 describe('two nodes share one budget', () => {
   const schema = `buildlog_test_${newId().toLowerCase()}`;
-  const dirs: string[] = [];
-  const servers: RunningServer[] = [];
+  const servers: TestServer[] = [];
   const PER_MINUTE = 20;
 
   before(async () => {
     for (let i = 0; i < 2; i++) {
-      const dataDir = tempDir();
-      dirs.push(dataDir);
-      const config = {
-        ...resolveConfig({}, {}),
-        host: '127.0.0.1',
-        port: 0,
-        dataDir,
-        token: TOKEN,
-        databaseUrl: DATABASE_URL,
-        databaseSchema: schema,
-        redisUrl: REDIS_URL,
-        rateLimitPerClient: PER_MINUTE,
-        maxStreamsPerClient: 3,
-      };
-      servers.push(await startServer(config));
+      servers.push(
+        await startTestServer({ databaseUrl: DATABASE_URL, databaseSchema: schema, redisUrl: REDIS_URL, rateLimitPerClient: PER_MINUTE, maxStreamsPerClient: 3 }),
+      );
     }
   });
 
   after(async () => {
-    for (const s of servers) await s.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    for (const s of servers) await s.stop();
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
@@ -104,12 +87,12 @@ describe('two nodes share one budget', () => {
   });
 
   test('the streams one client holds open are capped across the nodes', async () => {
-    const [a, b] = servers as [RunningServer, RunningServer];
+    const [a, b] = servers as [TestServer, TestServer];
     const created = await fetch(`${a.url}/v2/actor-builds`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
     const job = ((await created.json()) as { data: { id: string } }).data.id;
     const open: AbortController[] = [];
     /** Opens a stream (kept open) and returns its status, or the error message of a refusal. */
-    const stream = async (s: RunningServer) => {
+    const stream = async (s: TestServer) => {
       const abort = new AbortController();
       const res = await fetch(`${s.url}/v2/logs/${job}?stream=1`, { signal: abort.signal });
       if (res.status === 200) open.push(abort);
@@ -145,10 +128,10 @@ describe('two nodes share one budget', () => {
       // The windows are minutes of the clock: start well inside one, so that it does not roll over mid-test.
       const intoMinute = Date.now() % 60_000;
       if (intoMinute > 40_000) await new Promise((r) => setTimeout(r, 60_000 - intoMinute + 100));
-      const [a, b] = servers as [RunningServer, RunningServer];
+      const [a, b] = servers as [TestServer, TestServer];
       // A user of its own: only this test's requests count against its budget.
       const { user, token } = await createUser(a.store, `budget-${newId().toLowerCase()}`);
-      const me = (s: RunningServer) => fetch(`${s.url}/v2/users/me`, { headers: { authorization: `Bearer ${token}` } });
+      const me = (s: TestServer) => fetch(`${s.url}/v2/users/me`, { headers: { authorization: `Bearer ${token}` } });
       const userId = user.id;
       assert.equal((await me(a)).status, 200);
       const key = `buildlog:test.${schema}:limits:count:user:${userId}@${(Math.floor(Date.now() / 60_000) + 1) * 60_000}`;

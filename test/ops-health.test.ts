@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { closeSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { newId } from '../src/core/ids.js';
 import { rawRequest } from './helpers/http.js';
 import { append, createJob, startTestServer, tempDir, waitFor, type TestServer } from './helpers/server.js';
+import { fillDisk } from './helpers/disk.js';
 
 const servers: TestServer[] = [];
 const mounts: string[] = [];
@@ -62,14 +63,7 @@ describe('health and readiness', () => {
     assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
 
     const filler = join(mountpoint, 'filler');
-    const fd = openSync(filler, 'w');
-    try {
-      for (;;) writeSync(fd, Buffer.alloc(64 * 1024, 1));
-    } catch (err) {
-      assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
-    } finally {
-      closeSync(fd);
-    }
+    fillDisk(filler);
 
     const down = await fetch(`${server.url}/readyz`);
     assert.equal(down.status, 503);

@@ -4,7 +4,7 @@
 // full-disk case falls back to a fault simulated at the store boundary and says so in its name.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -12,6 +12,7 @@ import { StoreUnavailableError } from '../src/store/errors.js';
 import type { Store } from '../src/store/store.js';
 import { runCli } from './helpers/cli.js';
 import { api, createJob, finish, startTestServer, tempDir, type TestServer } from './helpers/server.js';
+import { fillDisk } from './helpers/disk.js';
 
 const servers = new Set<TestServer>();
 const mounts: string[] = [];
@@ -133,14 +134,7 @@ describe('storage faults', () => {
       let full = false;
       const original = server.service.store;
       if (tmpfs) {
-        const fd = openSync(filler, 'w');
-        try {
-          for (;;) writeSync(fd, Buffer.alloc(64 * 1024, 1));
-        } catch (err) {
-          assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
-        } finally {
-          closeSync(fd);
-        }
+        fillDisk(filler);
       } else {
         full = true;
         const fault = () => Promise.reject(new StoreUnavailableError('The log store is unavailable: the disk is full.'));
