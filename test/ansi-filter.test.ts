@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnsiFilter, MAX_SEQUENCE_BODY, stripAnsi } from '../src/text/ansi-filter.js';
+import { seededRandom } from './helpers/random.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
 const bin = (...bytes: number[]): Buffer => Buffer.from(bytes);
@@ -263,16 +264,8 @@ describe('AnsiFilter: chunking invariance', () => {
   });
 
   test('seeded random inputs and random splits agree with one-shot', () => {
-    // Deterministic xorshift PRNG; alphabet biased towards interesting bytes.
-    let seed = 0x9e3779b9;
-    const rnd = (m: number): number => {
-      seed ^= seed << 13;
-      seed >>>= 0;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      seed >>>= 0;
-      return seed % m;
-    };
+    // Alphabet biased towards interesting bytes.
+    const rnd = seededRandom(0x9e3779b9);
     const alphabet = [0x1b, 0x5b, 0x5d, 0x50, 0x5c, 0x07, 0x0a, 0x0d, 0x09, 0x31, 0x3b, 0x6d, 0x20, 0x28, 0x41, 0xc2, 0x9b, 0x9c, 0x9d, 0x85, 0xa9, 0xff, 0x7f, 0x18, 0x00];
     for (let round = 0; round < 300; round++) {
       const len = 1 + rnd(60);

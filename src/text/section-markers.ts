@@ -1,86 +1,27 @@
-import { GITLAB_MARKER } from './sections.js';
+import { GITLAB_MARKER, MarkerFilter } from '../../web/marker-filter.js';
+
+export { GITLAB_MARKER };
 
 /**
- * Removes the syntax of section markers from the stripped view of a log, as the raw bytes stream by: a
- * reader sees a section's header text, not `section_start:1732982400:npm_test[collapsed=true]` or
- * `::group::`. A `::endgroup::` line goes whole. Runs before the ANSI filter (which removes what is left
- * of a marker split across appends: a `\r` or `\e[0K` that came after the rest of it). The result does not depend on how the bytes are
- * chunked: a tail that may still turn out to be a marker is held until the next bytes say, which only
- * happens to a line that ends in the middle of a marker or of a group line's timestamp.
+ * Removes the syntax of section markers from the stripped view of a log, as the raw bytes stream by.
+ * The filter itself is web/marker-filter.js, shared with the log viewer (its header says what goes);
+ * this is its face for Buffers.
  */
 export class SectionMarkerFilter {
-  #held = '';
-  /** Whether #held (or the next byte, when nothing is held) starts a line. */
-  #lineStart = true;
+  readonly #text = new MarkerFilter();
 
   push(chunk: Buffer): Buffer {
-    // Fast path, most appends: whole lines with nothing that could be a marker.
-    if (!this.#held && chunk[chunk.length - 1] === 0x0a && chunk.indexOf('::') === -1 && chunk.indexOf('section_') === -1) {
-      this.#lineStart = true;
+    // Fast path, most appends: whole lines with nothing that could be a marker, found without making
+    // a string of the bytes.
+    if (this.#text.idle && chunk[chunk.length - 1] === 0x0a && chunk.indexOf('::') === -1 && chunk.indexOf('section_') === -1) {
+      this.#text.passedLines();
       return chunk;
     }
-    const text = this.#held + chunk.toString('latin1');
-    this.#held = '';
-    return Buffer.from(this.#process(text, false), 'latin1');
+    return Buffer.from(this.#text.push(chunk.toString('latin1')), 'latin1');
   }
 
   end(): Buffer {
-    const text = this.#held;
-    this.#held = '';
-    const out = this.#process(text, true);
-    this.#lineStart = true;
-    return Buffer.from(out, 'latin1');
-  }
-
-  #process(text: string, final: boolean): string {
-    let out = '';
-    let pos = 0;
-    let lineStart = this.#lineStart;
-    while (pos < text.length) {
-      const newline = text.indexOf('\n', pos);
-      const end = newline === -1 ? text.length : newline + 1;
-      const line = text.slice(pos, end);
-      const body = newline === -1 ? line : line.slice(0, -1);
-      let rest = line;
-      // A whole line without "::" cannot be a group command (the common case: skip the check).
-      if (lineStart && (newline === -1 || body.includes('::'))) {
-        const group = groupCommand(body.replace(/\r$/, ''));
-        if (group === 'partial' && newline === -1 && !final) return this.#hold(out, text.slice(pos), true);
-        if (typeof group === 'object') {
-          if (group.kind === 'endgroup') {
-            if (newline === -1 && !final) return this.#hold(out, text.slice(pos), true);
-            pos = end; // the whole line goes
-            continue;
-          }
-          rest = line.slice(0, group.at) + line.slice(group.at + '::group::'.length);
-        }
-      }
-      if (rest.includes('section_')) rest = rest.replace(GITLAB, '');
-      if (newline === -1 && !final) {
-        const pending = markerStart(rest);
-        if (pending !== -1) {
-          // Hold the unfinished marker; what comes before it on the line can go.
-          out += rest.slice(0, pending);
-          return this.#hold(out, rest.slice(pending), false);
-        }
-      }
-      out += rest;
-      lineStart = newline !== -1;
-      pos = end;
-    }
-    this.#lineStart = lineStart;
-    return out;
-  }
-
-  #hold(out: string, tail: string, lineStart: boolean): string {
-    // Bounded: a "marker" that grows past any real one's length is ordinary text.
-    if (tail.length > MAX_HELD) {
-      this.#lineStart = false;
-      return out + tail;
-    }
-    this.#held = tail;
-    this.#lineStart = lineStart;
-    return out;
+    return Buffer.from(this.#text.end(), 'latin1');
   }
 }
 
@@ -90,61 +31,4 @@ export function stripSectionMarkers(raw: Buffer): Buffer {
   const head = filter.push(raw);
   const tail = filter.end();
   return tail.length ? Buffer.concat([head, tail]) : head;
-}
-
-const GITLAB = new RegExp(GITLAB_MARKER, 'g');
-const MAX_HELD = 512;
-const LITERALS = ['section_start:', 'section_end:'];
-const PARTIAL_REST = /^\d{0,12}(?::[A-Za-z0-9_.-]{0,100}(?:\[[^\]\r\n]{0,200}\]?)?)?$/;
-
-/** Where an unfinished GitLab marker begins at the end of `line`, or -1. */
-function markerStart(line: string): number {
-  const from = Math.max(0, line.length - MAX_HELD);
-  for (let at = line.indexOf('s', from); at !== -1; at = line.indexOf('s', at + 1)) {
-    const tail = line.slice(at);
-    for (const literal of LITERALS) {
-      if (literal.startsWith(tail)) return at;
-      if (tail.startsWith(literal) && PARTIAL_REST.test(tail.slice(literal.length))) return at;
-    }
-  }
-  return -1;
-}
-
-const TIMESTAMP = 'dddd-dd-ddTdd:dd:dd';
-
-/**
- * Whether a line (without its newline) is a GitHub group command after its optional lead (a line
- * timestamp, then ANSI codes): where the command stands, 'partial' while the line so far could still
- * become one, or 'no'.
- */
-function groupCommand(line: string): { kind: 'group' | 'endgroup'; at: number } | 'partial' | 'no' {
-  let i = 0;
-  if (/\d/.test(line[0] ?? '')) {
-    for (; i < TIMESTAMP.length; i++) {
-      if (i === line.length) return 'partial';
-      const want = TIMESTAMP[i]!;
-      if (want === 'd' ? !/\d/.test(line[i]!) : line[i] !== want) return 'no';
-    }
-    if (line[i] === '.') for (i++; /\d/.test(line[i] ?? ''); ) i++;
-    if (i === line.length) return 'partial';
-    if (line[i++] !== 'Z') return 'no';
-    if (i === line.length) return 'partial';
-    if (line[i++] !== ' ') return 'no';
-  }
-  while (line[i] === '\x1b') {
-    let j = i + 1;
-    if (j === line.length) return 'partial';
-    if (line[j] !== '[') break;
-    for (j++; /[0-9;]/.test(line[j] ?? ''); ) j++;
-    if (j === line.length) return 'partial';
-    if (!/[A-Za-z]/.test(line[j]!)) break;
-    i = j + 1;
-  }
-  const rest = line.slice(i);
-  for (const kind of ['group', 'endgroup'] as const) {
-    const command = `::${kind}::`;
-    if (rest.startsWith(command)) return { kind, at: i };
-    if (command.startsWith(rest)) return 'partial';
-  }
-  return 'no';
 }

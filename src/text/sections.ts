@@ -9,6 +9,9 @@
  * with absolute offsets, which no log-parsing library does.
  */
 
+import { stripAnsi } from './ansi-filter.js';
+import { GITLAB_MARKER } from './section-markers.js';
+
 export interface Section {
   name: string;
   title: string;
@@ -26,15 +29,12 @@ export interface Section {
 
 /** Lines longer than this are only looked at up to here (a marker is at most a few hundred bytes in). */
 const MAX_LINE = 64 * 1024;
-/** A GitLab marker, anywhere in a line (kind, unix seconds, name, options), with the erase code after it. */
-export const GITLAB_MARKER = String.raw`section_(start|end):(\d{1,12}):([A-Za-z0-9_.-]{1,100})(?:\[([^\]\r\n]{0,200})\])?\r(?:\x1b\[0?K)?`;
 const GITLAB = new RegExp(GITLAB_MARKER, 'g');
 /** What may stand before a GitHub command on its line: `buildlog run`'s line timestamp, then ANSI codes. */
 export const LINE_LEAD = '(?:(\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d{1,9})?Z) )?(?:\\x1b\\[[0-9;]*[A-Za-z])*';
 const GITHUB = new RegExp(`^${LINE_LEAD}::(group|endgroup)::(.*?)\\r?$`);
-const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\x00-\x08\x0b-\x1f\x7f]/g;
-
-const plain = (text: string) => text.replace(ANSI, '').trim();
+/** A title: the header's bytes (latin1) as the stripped view has them, decoded and trimmed. */
+const plain = (bytes: string) => stripAnsi(Buffer.from(bytes, 'latin1')).toString().trim();
 
 /** A section and the syntax that opened it (a GitHub `::endgroup::` closes only a group). */
 interface Tracked extends Section {
@@ -110,7 +110,7 @@ export class SectionTracker {
     if (github) {
       const at = github[1] ? Date.parse(github[1]) : null;
       if (github[2] === 'group') {
-        const title = plain(Buffer.from(github[3]!, 'latin1').toString());
+        const title = plain(github[3]!);
         this.#startSection({ kind: 'github', name: title, title, collapsed: false, start: lineStart, startedAt: at });
       } else {
         this.#endSection((s) => s.kind === 'github', lineEnd, at);
@@ -125,7 +125,7 @@ export class SectionTracker {
       if (m[1] === 'start') {
         const next = line.indexOf('section_', GITLAB.lastIndex);
         const header = line.slice(GITLAB.lastIndex, next === -1 ? undefined : next);
-        const title = plain(Buffer.from(header, 'latin1').toString()) || name;
+        const title = plain(header) || name;
         const collapsed = /(?:^|,)\s*collapsed\s*=\s*true\s*(?:,|$)/.test(m[4] ?? '');
         this.#startSection({ kind: 'gitlab', name, title, collapsed, start: lineStart + m.index, startedAt: at });
       } else {
