@@ -1,8 +1,8 @@
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { LogModel, LogSearch, plainText, stateAfter } from '../web/log-model.js';
-import { launchChromium, type Browser } from './helpers/browser.js';
+import { pagesOfTestServer } from './helpers/browser.js';
 import { api, append, createJob, finish, startTestServer, type TestServer } from './helpers/server.js';
 import './helpers/viewer-hooks.js';
 
@@ -32,21 +32,6 @@ function row(page: Page, n: number) {
 /** Waits until the page shows a row containing `text`. */
 async function seeText(page: Page, text: string) {
   await page.locator('#content .row', { hasText: text }).first().waitFor(WAIT);
-}
-
-/** Uncaught errors in the pages of the current test (checked after each test). */
-const pageErrors: string[] = [];
-
-async function newPage(browser: Browser): Promise<Page> {
-  const page = await browser.context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  return page;
-}
-
-async function open(browser: Browser, url: string): Promise<Page> {
-  const page = await newPage(browser);
-  await page.goto(url);
-  return page;
 }
 
 describe('log model (web/log-model.js)', () => {
@@ -79,10 +64,10 @@ describe('log model (web/log-model.js)', () => {
     assert.equal(stateAfter('', '\x1b[38;2;1;2;3;48;5;17mx'), '\x1b[38;2;1;2;3;48;5;17m');
   });
 
-  test('plain text: timestamp apart, escapes and controls gone, a carriage return shows the last write', () => {
+  test('plain text: timestamp apart, escapes and controls gone, carriage returns too (as in the stripped view)', () => {
     assert.equal(plainText(`${ts(1)}\x1b[32mok\x1b[0m\x07 done`), `${ts(1)}ok done`);
     assert.equal(plainText(`${ts(1)}\x1b[32mok`, false), 'ok');
-    assert.equal(plainText('progress 10%\rprogress 20%\rprogress 100%\r'), 'progress 100%');
+    assert.equal(plainText('progress 10%\rprogress 20%\rprogress 100%\r'), 'progress 10%progress 20%progress 100%');
     assert.equal(plainText('\x1b]0;window title\x07text \x1b]8;;https://x.test\x07link\x1b]8;;\x07'), 'text link');
     assert.equal(plainText('\x1b]8;;javascript:alert(1)\x1b\\bad\x1b]8;;\x1b\\ link'), 'bad link');
   });
@@ -104,33 +89,14 @@ describe('log model (web/log-model.js)', () => {
 });
 
 describe('viewer page (Chromium)', () => {
-  let browser: Browser | undefined;
-  let launchError: unknown;
+  const pages = pagesOfTestServer();
   let server: TestServer;
-  /** The browser; without Chromium every test fails (never skips) with the error naming the package. */
-  const chrome = (): Browser => {
-    if (!browser) throw launchError;
-    return browser;
-  };
-
-  before(async () => {
-    server = await startTestServer();
-    try {
-      browser = await launchChromium();
-    } catch (err) {
-      launchError = err;
-    }
-  });
-  afterEach(() => {
-    assert.deepEqual(pageErrors.splice(0), [], 'no uncaught errors in the page');
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
+  before(() => {
+    server = pages.server;
   });
 
   test('Chromium is installed', () => {
-    chrome();
+    pages.browser();
   });
 
   test('the server serves the page for any id, its assets and the ANSI library, nothing else', T, async () => {
@@ -140,7 +106,10 @@ describe('viewer page (Chromium)', () => {
     assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
     assert.equal(page.headers.get('referrer-policy'), 'no-referrer');
     assert.match(await page.text(), /<script type="module" src="\/viewer\/viewer.js">/);
-    const assets = ['viewer.js', 'log-model.js', 'render.js', 'format.js', 'sections.js', 'section-markers.js', 'timestamps.js', 'vendor/ansi_up.js'];
+    const assets = [
+      ...['viewer.js', 'log-model.js', 'render.js', 'format.js', 'sections.js', 'section-markers.js', 'timestamps.js', 'vendor/ansi_up.js'],
+      ...['ansi-filter.js', 'marker-filter.js', 'stripped-text.js'],
+    ];
     for (const asset of assets.map((a) => `/viewer/${a}`)) {
       const res = await fetch(`${server.url}${asset}`);
       assert.equal(res.status, 200, asset);
@@ -156,6 +125,7 @@ describe('viewer page (Chromium)', () => {
       '/viewer/index.html',
       '/viewer/log-model.d.ts',
       '/viewer/sections.d.ts',
+      '/viewer/ansi-filter.d.ts',
       '/viewer/',
     ]) {
       const res = await fetch(`${server.url}${path}`);
@@ -175,7 +145,7 @@ describe('viewer page (Chromium)', () => {
     await ok(append(server, id, text));
     await ok(finish(server, id, 'SUCCEEDED'));
 
-    const page = await open(chrome(), `${server.url}/logs/${id}`);
+    const page = await pages.open(`${server.url}/logs/${id}`);
     await page.locator('#badge[data-status="SUCCEEDED"]').waitFor(WAIT);
     assert.equal(await page.locator('#kind').textContent(), 'Build');
     assert.equal(await page.locator('#job-id').textContent(), id);
@@ -224,7 +194,7 @@ describe('viewer page (Chromium)', () => {
 
   test('a running job: lines appear live, autoscroll pauses and resumes, the badge turns SUCCEEDED', T, async () => {
     const id = await createJob(server, 'run');
-    const page = await open(chrome(), `${server.url}/logs/${id}`);
+    const page = await pages.open(`${server.url}/logs/${id}`);
     await page.locator('#badge[data-status="RUNNING"]').waitFor(WAIT);
     assert.equal(await page.locator('#kind').textContent(), 'Run');
     await page.locator('#follow-state[data-mode="live"]').waitFor(WAIT);
@@ -274,7 +244,7 @@ describe('viewer page (Chromium)', () => {
 
   test('follow mode keeps up with 1,000 lines/s', T, async () => {
     const id = await createJob(server);
-    const page = await open(chrome(), `${server.url}/logs/${id}`);
+    const page = await pages.open(`${server.url}/logs/${id}`);
     await page.locator('#follow-state[data-mode="live"]').waitFor(WAIT);
     const total = 2000;
     const perBatch = 50; // 20 appends a second
@@ -304,7 +274,7 @@ describe('viewer page (Chromium)', () => {
     }
     await ok(append(server, id, text));
     await ok(finish(server, id));
-    const page = await open(chrome(), `${server.url}/logs/${id}`);
+    const page = await pages.open(`${server.url}/logs/${id}`);
     await row(page, 2000).waitFor(WAIT);
 
     await page.locator('#search').fill('needle');
@@ -349,7 +319,7 @@ describe('viewer page (Chromium)', () => {
     ];
     await ok(append(server, id, evil.map((l) => `${l}\n`).join('')));
     await ok(finish(server, id));
-    const page = await open(chrome(), `${server.url}/logs/${id}`);
+    const page = await pages.open(`${server.url}/logs/${id}`);
     let dialogs = 0;
     page.on('dialog', (d) => {
       dialogs++;
@@ -379,7 +349,7 @@ describe('viewer page (Chromium)', () => {
     for (let i = 1; i <= 1000; i++) text += `line ${i}\n`;
     await ok(append(server, id, text));
     await ok(finish(server, id));
-    const page = await open(chrome(), `${server.url}/logs/${id}#L150`);
+    const page = await pages.open(`${server.url}/logs/${id}#L150`);
     await row(page, 150).waitFor(WAIT);
     await page.waitForFunction(() => window.buildlogViewer.streamDone, null, WAIT);
     assert.equal(await row(page, 150).getAttribute('class'), 'row selected');
@@ -402,7 +372,7 @@ describe('viewer page (Chromium)', () => {
   });
 
   test('an unknown id shows "not found"', T, async () => {
-    const page = await open(chrome(), `${server.url}/logs/ZZZZZZZZZZZZZZZZZ`);
+    const page = await pages.open(`${server.url}/logs/ZZZZZZZZZZZZZZZZZ`);
     await page.locator('#message', { hasText: 'Log not found' }).waitFor(WAIT);
     assert.equal(await page.evaluate(() => document.body.dataset.state), 'not-found');
     await page.close();
@@ -415,7 +385,7 @@ describe('viewer page (Chromium)', () => {
     const cut = head.indexOf(Buffer.from('✓')) + 2; // inside the 3 bytes of ✓
 
     const ranges: (string | undefined)[] = [];
-    const page = await newPage(chrome());
+    const page = await pages.newPage();
     await page.route(
       (url) => url.pathname === `/v2/logs/${id}`,
       async (route) => {
@@ -465,7 +435,7 @@ describe('viewer page (Chromium)', () => {
     await appendAll(server, id, bytes);
     await ok(finish(server, id));
 
-    const page = await open(chrome(), `${server.url}/logs/${id}`);
+    const page = await pages.open(`${server.url}/logs/${id}`);
     await page.waitForFunction(() => window.buildlogViewer.metrics.firstScreenMs !== null, null, { timeout: 30_000 });
     const firstScreen = await page.evaluate(() => performance.getEntriesByName('buildlog:first-screen')[0]!.startTime);
     const count = await page.evaluate(() => window.buildlogViewer.lineCount);
@@ -494,7 +464,7 @@ describe('viewer page (Chromium)', () => {
       await ok(append(privateServer, id, 'a private line\n'));
       assert.equal((await api(privateServer)(`/v2/logs/${id}`)).status, 401);
 
-      const page = await open(chrome(), `${privateServer.url}/logs/${id}`);
+      const page = await pages.open(`${privateServer.url}/logs/${id}`);
       await page.locator('#auth').waitFor(WAIT);
       assert.equal(await page.evaluate(() => document.body.dataset.state), 'auth');
       await page.locator('#token-input').fill('wrong-token');

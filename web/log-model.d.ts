@@ -1,8 +1,7 @@
 // Types of log-model.js for the TypeScript tests (the page itself uses the .js as it is).
 export const TIMESTAMP_RE: RegExp;
 export function stateAfter(before: string, text: string): string;
-export function stripAnsi(text: string): string;
-export function displayParts(line: string, state: string): { ts: string; body: string; state: string };
+export function displayParts(line: string): { ts: string; plain: string; styled: string };
 export function plainText(line: string, withTs?: boolean | ((ts: string) => string)): string;
 
 export class LogModel {

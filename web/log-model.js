@@ -6,33 +6,11 @@
  *
  * Plain JavaScript without DOM use, so that the Node tests import it as it is.
  */
-import { withoutMarkers } from './section-markers.js';
+import { displayText, withoutMarkers } from './stripped-text.js';
 
 /** A leading ISO-8601 UTC timestamp and its space, as `buildlog run` and Apify write them. */
 export const TIMESTAMP_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z /;
 
-/** Every escape sequence ansi_up knows (CSI, OSC up to BEL or ST, charset `ESC ( X`), and a lone ESC + char. */
-const ESCAPE_RE = /\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]|\][^\x07\x1b]*(?:\x07|\x1b\\)|\([\s\S]|[\s\S]|$)/g;
-/** An OSC 8 hyperlink (opening, text, closing), any other OSC (window titles...), or a C0 control a terminal would not print. */
-const OSC_OR_CONTROL_RE =
-  /\x1b\]8;[^;\x07\x1b]*;([^\x07\x1b]*)(?:\x07|\x1b\\)([^\x1b]*)\x1b\]8;;(?:\x07|\x1b\\)|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]/g;
-/** C0 controls a terminal would not print (tab and ESC stay). */
-const CONTROL_RE = /[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]/g;
-/** A hyperlink ansi_up may make: http(s) only, printable ASCII text (what its parser accepts). */
-const LINK_URL_RE = /^https?:\/\/[\x21-\x7e]{1,500}$/;
-const LINK_TEXT_RE = /^[\x20-\x7e]+$/;
-
-/**
- * Keeps OSC 8 links that ansi_up renders (others become their plain text), drops every other OSC and
- * unprintable control character.
- * @param {string} text
- */
-function cleanControls(text) {
-  return text.replace(OSC_OR_CONTROL_RE, (all, url, linkText) => {
-    if (url === undefined) return '';
-    return LINK_URL_RE.test(url) && LINK_TEXT_RE.test(linkText) ? all : linkText.replace(CONTROL_RE, '');
-  });
-}
 const SGR_RE = /\x1b\[([\d;]*)m/g;
 
 /**
@@ -109,44 +87,23 @@ export function stateAfter(before, text) {
   return parts.length ? `\x1b[${parts.join(';')}m` : '';
 }
 
-/** Text with every escape sequence and unprintable control character removed. */
-export function stripAnsi(text) {
-  if (text.indexOf('\x1b') !== -1) text = text.replace(ESCAPE_RE, '');
-  return text.replace(CONTROL_RE, '');
-}
-
 /**
  * What one stored line shows: its timestamp (kept apart, so it can be dimmed, hidden or shown in another
- * form), and the body a terminal would leave on screen, without section marker syntax: after a carriage
- * return only the text written last is visible (progress bars), with the style state that the
- * overwritten text left. `state` is the SGR prefix active at the start of the line.
+ * form), and the rest as the server's stripped view has it (web/stripped-text.js): `plain` the text,
+ * `styled` the same with the SGR sequences and http(s) links that ansi_up renders in place. A line that
+ * the stripped view drops whole (`::endgroup::`) shows nothing.
  * @param {string} line
- * @param {string} state
- * @returns {{ ts: string, body: string, state: string }}
+ * @returns {{ ts: string, plain: string, styled: string }}
  */
-export function displayParts(line, state) {
+export function displayParts(line) {
+  const text = withoutMarkers(line);
+  if (text === null) return { ts: '', plain: '', styled: '' };
   let ts = '';
-  if (line.length > 24 && line.charCodeAt(4) === 45 /* - */) {
-    const m = TIMESTAMP_RE.exec(line);
-    if (m) {
-      ts = m[0];
-      line = line.slice(ts.length);
-    }
+  if (text.length > 24 && text.charCodeAt(4) === 45 /* - */) {
+    const m = TIMESTAMP_RE.exec(text);
+    if (m) ts = m[0];
   }
-  const bare = withoutMarkers(line);
-  if (bare === null) return { ts: '', body: '', state };
-  line = bare;
-  let end = line.length;
-  while (end > 0 && line.charCodeAt(end - 1) === 13) end--;
-  if (end !== line.length) line = line.slice(0, end);
-  const cr = line.lastIndexOf('\r');
-  if (cr !== -1) {
-    state = stateAfter(state, line.slice(0, cr));
-    line = line.slice(cr + 1);
-  }
-  OSC_OR_CONTROL_RE.lastIndex = 0;
-  if (OSC_OR_CONTROL_RE.test(line)) line = cleanControls(line);
-  return { ts, body: line, state };
+  return { ts, ...displayText(ts ? text.slice(ts.length) : text) };
 }
 
 /**
@@ -156,9 +113,9 @@ export function displayParts(line, state) {
  * @param {boolean | ((ts: string) => string)} withTs
  */
 export function plainText(line, withTs = true) {
-  const { ts, body } = displayParts(line, '');
+  const { ts, plain } = displayParts(line);
   const shown = !ts || !withTs ? '' : withTs === true ? ts : withTs(ts);
-  return shown + stripAnsi(body);
+  return shown + plain;
 }
 
 export class LogModel {

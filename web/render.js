@@ -5,9 +5,10 @@ import { formatDuration } from './format.js';
 import { sectionHash } from './sections.js';
 
 /**
- * One line of the log as HTML, made only when the line is on screen. ansi_up escapes the text (`<`, `>`,
- * `&`, quotes) and turns SGR sequences into spans: the 16 standard colours as classes (themed in
- * viewer.css), 256 and true colours as inline `color:rgb()`; OSC 8 links only for http(s) URLs.
+ * One line of the log as HTML, made only when the line is on screen: the text of the server's stripped
+ * view (log-model.js displayParts), styled. ansi_up escapes the text (`<`, `>`, `&`, quotes) and turns
+ * SGR sequences into spans: the 16 standard colours as classes (themed in viewer.css), 256 and true
+ * colours as inline `color:rgb()`; OSC 8 links only for http(s) URLs.
  */
 const ansi = new AnsiUp();
 ansi.use_classes = true;
@@ -24,14 +25,12 @@ export function escapeHtml(text) {
  * @param {((ts: string) => string) | null} formatTs how its timestamp shows (null: as logged)
  */
 export function lineHtml(line, state, formatTs = null) {
-  const parts = displayParts(line, state);
+  const parts = displayParts(line);
   const ts = parts.ts ? `<span class="ts">${escapeHtml(formatTs ? formatTs(parts.ts) : parts.ts)}</span>` : '';
-  if (parts.body.indexOf('\x1b') === -1 && parts.state === '') return ts + escapeHtml(parts.body);
+  if (parts.styled.indexOf('\x1b') === -1 && state === '') return ts + escapeHtml(parts.styled);
   // Each line starts from a reset, then the state earlier lines left, so lines render independently.
-  const html = ansi.ansi_to_html(`\x1b[0m${parts.state}${parts.body}`);
-  // A sequence cut off at the end of the line waits in ansi_up's buffer for its end; lines are rendered
-  // independently, so it must not leak into the next one.
-  /** @type {any} */ (ansi)._buffer = '';
+  // `styled` holds only whole sequences, so nothing waits in ansi_up's buffer for the next line.
+  const html = ansi.ansi_to_html(`\x1b[0m${state}${parts.styled}`);
   // Links from the log (OSC 8, http(s) only) open apart from the viewer. ansi_up escapes all log text, so
   // `<a href=` here can only be one it made.
   return ts + (html.indexOf('<a href=') === -1 ? html : html.replaceAll('<a href=', '<a target="_blank" rel="noopener noreferrer" href='));

@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { after, afterEach, before } from 'node:test';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { startTestServer, type TestServer } from './server.js';
 
 /** Debian's Chromium (`npm test` installs it: scripts/ensure-test-tools.sh). Playwright never downloads a browser here. */
 export const CHROMIUM = process.env.BUILDLOG_CHROMIUM ?? '/usr/bin/chromium';
@@ -48,4 +51,53 @@ export async function launchChromium(options: { width?: number; height?: number;
     rmSync(userDataDir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * The real server on loopback and Chromium, for the tests of the `describe` this is called in: started
+ * before them, closed after. Uncaught errors in a page fail the test that made it; without Chromium
+ * every test that asks for it fails (never skips) with the error naming the package.
+ */
+export function pagesOfTestServer() {
+  let server: TestServer | undefined;
+  let browser: Browser | undefined;
+  let launchError: unknown;
+  const pageErrors: string[] = [];
+  before(async () => {
+    server = await startTestServer();
+    try {
+      browser = await launchChromium();
+    } catch (err) {
+      launchError = err;
+    }
+  });
+  afterEach(() => {
+    assert.deepEqual(pageErrors.splice(0), [], 'no uncaught errors in the page');
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+  const pages = {
+    /** The server (once the tests run). */
+    get server(): TestServer {
+      return server!;
+    },
+    browser(): Browser {
+      if (!browser) throw launchError;
+      return browser;
+    },
+    async newPage(): Promise<Page> {
+      const page = await pages.browser().context.newPage();
+      page.on('pageerror', (err) => pageErrors.push(err.message));
+      return page;
+    },
+    /** A new page at `url`: a whole address, or a path on the server. */
+    async open(url: string): Promise<Page> {
+      const page = await pages.newPage();
+      await page.goto(url.startsWith('/') ? `${server!.url}${url}` : url);
+      return page;
+    },
+  };
+  return pages;
 }
