@@ -108,7 +108,8 @@ describe('viewer page (Chromium)', () => {
     assert.match(await page.text(), /<script type="module" src="\/viewer\/viewer.js">/);
     const assets = [
       ...['viewer.js', 'log-model.js', 'render.js', 'format.js', 'sections.js', 'section-markers.js', 'timestamps.js', 'vendor/ansi_up.js'],
-      ...['ansi-filter.js', 'marker-filter.js', 'stripped-text.js'],
+      ...['ansi-filter.js', 'marker-filter.js', 'stripped-text.js', 'job-watch.js', 'log-follow.js', 'requests.js', 'scroller.js', 'log-rows.js'],
+      ...['line-links.js', 'search-box.js', 'token.js', 'token-prompt.js', 'api.js', 'page.js'],
     ];
     for (const asset of assets.map((a) => `/viewer/${a}`)) {
       const res = await fetch(`${server.url}${asset}`);

@@ -10,19 +10,15 @@
  * A hidden tab stops polling and catches up when it is shown again.
  */
 import { formatDuration, formatTime } from './format.js';
-import { authHeaders, getToken, saveToken, takeTokenFromAddress } from './token.js';
+import { TERMINAL, apiFetch, errorMessage } from './api.js';
+import { element as el } from './page.js';
+import { getToken, takeTokenFromAddress } from './token.js';
+import { TokenPrompt } from './token-prompt.js';
 
 const PAGE = 50;
 const POLL_MS = 1000;
 const MAX_LIST = 1000;
-const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED-OUT', 'ABORTED']);
 
-/** @param {string} id */
-function el(id) {
-  const found = document.getElementById(id);
-  if (!found) throw new Error(`dashboard: #${id} missing`);
-  return found;
-}
 const ui = {
   rows: el('rows'),
   empty: el('empty'),
@@ -35,7 +31,6 @@ const ui = {
   older: /** @type {HTMLButtonElement} */ (el('older')),
   page: el('page'),
   user: el('user'),
-  forget: el('forget-token'),
   searchForm: el('search-form'),
   search: /** @type {HTMLInputElement} */ (el('search')),
   results: el('results'),
@@ -43,14 +38,6 @@ const ui = {
   hits: el('hits'),
   moreHits: el('more-hits'),
   closeResults: el('close-results'),
-  message: el('message'),
-  messageTitle: el('message-title'),
-  messageText: el('message-text'),
-  auth: el('auth'),
-  authText: el('auth-text'),
-  tokenForm: /** @type {HTMLFormElement} */ (el('token-form')),
-  tokenInput: /** @type {HTMLInputElement} */ (el('token-input')),
-  tokenRemember: /** @type {HTMLInputElement} */ (el('token-remember')),
 };
 
 // The dashboard may sit under a path prefix: the API and the viewer are beside it.
@@ -63,21 +50,12 @@ class NeedToken extends Error {}
 
 /** @param {string} path */
 async function api(path) {
-  const res = await fetch(`${apiBase}${path}`, { headers: authHeaders(), cache: 'no-store' });
+  const res = await apiFetch(`${apiBase}${path}`);
   if (res.status === 401 || res.status === 403) {
     askForToken(await errorMessage(res));
     throw new NeedToken();
   }
   return res;
-}
-
-/** @param {Response} res */
-async function errorMessage(res) {
-  try {
-    return String((await res.json())?.error?.message ?? res.statusText);
-  } catch {
-    return res.statusText;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -178,7 +156,7 @@ let pollTimer = /** @type {ReturnType<typeof setTimeout> | undefined} */ (undefi
 /** Reloads the page now and then every POLL_MS while the tab is visible. */
 async function poll() {
   clearTimeout(pollTimer);
-  if (document.hidden || !ui.auth.hidden) return;
+  if (document.hidden || prompt.shown) return;
   try {
     await loadPage();
   } catch (err) {
@@ -269,33 +247,17 @@ ui.closeResults.addEventListener('click', () => {
 /** @param {string} serverMessage */
 function askForToken(serverMessage) {
   clearTimeout(pollTimer);
-  document.body.dataset.state = 'auth';
-  ui.auth.hidden = false;
   ui.jobs.hidden = true;
-  ui.authText.textContent = getToken()
-    ? `The token was not accepted (${serverMessage}). Enter your API token.`
-    : 'The dashboard lists your own builds and runs: enter your API token.';
-  ui.tokenInput.value = '';
-  ui.tokenInput.focus();
+  prompt.show(
+    getToken()
+      ? `The token was not accepted (${serverMessage}). Enter your API token.`
+      : 'The dashboard lists your own builds and runs: enter your API token.',
+  );
 }
 
-ui.tokenForm.addEventListener('submit', (event) => {
-  event.preventDefault();
-  const value = ui.tokenInput.value.trim();
-  if (!value) return;
-  saveToken(value, ui.tokenRemember.checked);
-  start();
-});
-ui.forget.addEventListener('click', () => {
-  saveToken('', false);
-  ui.rows.replaceChildren();
-  askForToken('');
-});
-
 async function start() {
-  ui.auth.hidden = true;
+  prompt.hide();
   ui.jobs.hidden = false;
-  ui.forget.hidden = !getToken();
   if (!getToken()) return askForToken('');
   try {
     const res = await api('/users/me');
@@ -310,4 +272,11 @@ async function start() {
 Object.defineProperty(window, 'buildlogDashboard', { value: { get loaded() { return loaded; } } });
 
 takeTokenFromAddress();
+const prompt = new TokenPrompt({
+  entered: start,
+  forgotten: () => {
+    ui.rows.replaceChildren();
+    askForToken('');
+  },
+});
 void start();
