@@ -338,11 +338,15 @@ export function liveBusContract(name: string, open: OpenLiveBus): void {
       }
     });
 
-    test('close resolves', async () => {
+    test('close resolves, and a closed bus delivers nothing more', async () => {
       const sut = await open();
       try {
-        sut.bus.subscribe(newId(), () => undefined);
+        const job = newId();
+        const r = recorder();
+        sut.bus.subscribe(job, r.listener);
         await sut.bus.close();
+        sut.bus.publish({ type: 'status', jobId: job, status: 'SUCCEEDED' });
+        assert.deepEqual(r.events, []);
       } finally {
         await sut.cleanup();
       }
