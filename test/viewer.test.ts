@@ -156,6 +156,10 @@ describe('viewer page (Chromium)', () => {
     assert.equal(await page.locator('#raw-link').getAttribute('href'), `/v2/logs/${id}?raw=1`);
     assert.equal(await page.locator('#download-link').getAttribute('href'), `/v2/logs/${id}?download=1`);
     await page.locator('.end-marker', { hasText: 'Build finished: SUCCEEDED' }).waitFor(WAIT);
+    // Nothing is loaded from anywhere but this server (scripts, styles, fonts, API calls).
+    const loaded = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
+    assert.ok(loaded.some((u) => u.includes('/v2/')) && loaded.some((u) => u.endsWith('.js')), `resources seen: ${loaded.join(' ')}`);
+    assert.deepEqual(loaded.filter((u) => !u.startsWith(`${server.url}/`) && !/^(data|blob):/.test(u)), [], 'nothing loaded from the internet');
 
     // Opens at the end: the last line is on screen, line 1 is not rendered at all.
     await row(page, 303).waitFor(WAIT);
