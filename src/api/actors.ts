@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorizeRead, requireUser } from '../auth/request-auth.js';
-import { permissionDenied, recordNotFound } from '../core/errors.js';
+import { jobNotFound, permissionDenied, recordNotFound } from './api-error.js';
 import type { JobKind, JobRecord } from '../core/job.js';
-import { NOT_FOUND_TEXT, type JobService } from '../core/service.js';
+import type { JobService } from '../core/service.js';
 import type { UserRecord } from '../store/store.js';
 import { ACTOR_NAME_PATTERN } from './schemas.js';
 import type { ApiContext } from './context.js';
@@ -96,7 +96,7 @@ async function lastRun(ctx: ApiContext, req: FastifyRequest): Promise<JobRecord>
   const { user, name } = await ownActor(ctx.service, req);
   const statuses = statusesParam(req.query as Query);
   const { items } = await ctx.service.listJobs({ userId: user.id, kind: 'run', actId: name, statuses, offset: 0, limit: 1, desc: true });
-  if (!items[0]) throw recordNotFound(NOT_FOUND_TEXT.run);
+  if (!items[0]) throw jobNotFound('run');
   return items[0];
 }
 

@@ -1,7 +1,7 @@
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError, unsupportedEncoding } from '../core/errors.js';
+import { ApiError, unsupportedEncoding } from './api-error.js';
 
 const DECODERS: Record<string, () => Transform> = {
   gzip: createGunzip,

@@ -8,9 +8,11 @@ import {
   invalidInput,
   pageNotFound,
   recordNotFound,
+  refusalToApi,
   requestTooLarge,
   serviceUnavailable,
-} from '../core/errors.js';
+} from './api-error.js';
+import { DomainError } from '../core/errors.js';
 import { StoreUnavailableError } from '../store/errors.js';
 import { validationError } from './validation.js';
 
@@ -22,9 +24,10 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
     .send(envelope(err));
 }
 
-/** Turns Fastify's own errors (bad JSON, too large, ...) into the Apify types; anything unexpected is a 500 without details. */
+/** Turns the service's refusals and Fastify's own errors (bad JSON, too large, ...) into the Apify types; anything unexpected is a 500 without details. */
 function toApiError(err: FastifyError, req: FastifyRequest, maxBodyBytes: number): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof DomainError) return refusalToApi(err.refusal);
   if (err.validation) return validationError(err, req);
   if (err instanceof StoreUnavailableError) {
     return serviceUnavailable(err.message);

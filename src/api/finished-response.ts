@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { ApiError } from '../core/errors.js';
+import { ApiError } from './api-error.js';
 import { compress, type FinishedLog } from '../reading/finished-log.js';
 import { strippedView } from '../text/stripped-view.js';
 import { logEtag, logHeaders, type LogRequest } from './log-headers.js';

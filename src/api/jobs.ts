@@ -1,10 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorizeRead, authorizeWrite, requireUser } from '../auth/request-auth.js';
-import { recordNotFound } from '../core/errors.js';
-import { NOT_FOUND_TEXT } from '../core/service.js';
 import type { ApiContext } from './context.js';
 import { booleanParam, booleanQuery, JOB_ID_PARAMS, jobIdParam, queryOf, secondsParam, secondsQuery } from './params.js';
-import { JOB_COLLECTIONS, resource } from './routes.js';
+import { JOB_COLLECTIONS, jobResource, resource } from './routes.js';
 import { data, errors, JOB } from './schemas.js';
 import { jobToWire, userToWire } from './wire.js';
 import { producerJobRoutes } from './producer.js';
@@ -27,9 +25,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { service, config } = ctx;
 
   for (const [kind, base] of JOB_COLLECTIONS) {
-    const notFound = () => recordNotFound(NOT_FOUND_TEXT[kind]);
-
-    resource(app, `${base}/:id`, {
+    jobResource(app, kind, `${base}/:id`, {
       GET: {
         schema: {
           summary: `Get a ${kind}`,
@@ -41,7 +37,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
           response: { 200: data(JOB, `the ${kind} object`), ...errors(400, 401, 403, 404) },
         },
         handler: async (req: FastifyRequest) => {
-        const id = jobIdParam(req.params, notFound);
+        const id = jobIdParam(req.params, kind);
         const waitSecs = secondsParam(req.query as Query, 'waitForFinish');
         let job = await service.get(id, kind);
         authorizeRead(req, job, config.privateReads);
@@ -69,15 +65,15 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
           response: { 204: { description: 'deleted', type: 'null' }, ...errors(401, 403, 404) },
         },
         handler: async (req: FastifyRequest, reply: FastifyReply) => {
-          const job = await service.get(jobIdParam(req.params, notFound), kind);
+          const job = await service.get(jobIdParam(req.params, kind), kind);
           authorizeWrite(req, job);
           await service.delete(job);
           return reply.code(204).send();
         },
       },
-    }, { config: { notFound } });
+    });
 
-    resource(app, `${base}/:id/abort`, {
+    jobResource(app, kind, `${base}/:id/abort`, {
       POST: {
         schema: {
           summary: `Abort a ${kind}`,
@@ -91,14 +87,14 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
           response: { 200: data(JOB, `the ${kind} object`), ...errors(400, 401, 403, 404) },
         },
         handler: async (req: FastifyRequest) => {
-          const id = jobIdParam(req.params, notFound);
+          const id = jobIdParam(req.params, kind);
           const gracefully = kind === 'run' && booleanParam(req.query as Query, 'gracefully');
           const job = await service.get(id, kind);
           authorizeWrite(req, job);
           return { data: jobToWire(await service.abort(job, gracefully), { logStart: await service.logStart(job.id) }) };
         },
       },
-    }, { config: { notFound } });
+    });
   }
 
   resource(app, '/v2/users/me', {

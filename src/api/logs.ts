@@ -1,9 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorizeRead } from '../auth/request-auth.js';
-import { ApiError, recordNotFound } from '../core/errors.js';
+import { ApiError, recordNotFound } from './api-error.js';
 import { isTerminal, type JobKind } from '../core/job.js';
-import { NOT_FOUND_TEXT } from '../core/service.js';
 import { clientKey } from '../limits/rate-limit.js';
 import { compress, type FinishedLog } from '../reading/finished-log.js';
 import { strippedView } from '../text/stripped-view.js';
@@ -13,7 +12,7 @@ import { logEtag, logHeaders, type LogRequest } from './log-headers.js';
 import { pipeLog } from './log-stream.js';
 import { booleanParam, booleanQuery, JOB_ID_PARAMS, jobIdParam, queryOf, sectionParam, sectionQuery } from './params.js';
 import { etagMatches, parseRange, pickEncoding } from './range.js';
-import { resource } from './routes.js';
+import { jobResource, LOG_PATHS } from './routes.js';
 import { content, errors } from './schemas.js';
 
 type Query = Record<string, string | string[] | undefined>;
@@ -26,7 +25,7 @@ function takeOver(reply: FastifyReply, status: number, headers: OutgoingHttpHead
 
 /** What a log GET asks for; bad parameters are 400 (an unknown id is 404 first, as Apify answers). */
 export function parseLogRequest(kind: JobKind | 'any', req: FastifyRequest, jobId?: string): LogRequest & { stream: boolean } {
-  const id = jobId ?? jobIdParam(req.params, () => recordNotFound(NOT_FOUND_TEXT[kind]));
+  const id = jobId ?? jobIdParam(req.params, kind);
   const query = req.query as Query;
   const stream = booleanParam(query, 'stream');
   const download = booleanParam(query, 'download');
@@ -140,28 +139,19 @@ export const LOG_RESPONSES = {
 };
 
 export function logRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const route = (kind: JobKind | 'any', path: string, what: string) => {
-    const notFound = () => recordNotFound(NOT_FOUND_TEXT[kind]);
-    resource(
-      app,
-      path,
-      {
-        GET: {
-          schema: {
-            summary: `Get ${what}`,
-            description: 'Range: bytes=N- resumes at absolute offset N (206), also with stream.',
-            tags: ['Apify'],
-            params: JOB_ID_PARAMS,
-            querystring: LOG_QUERY,
-            response: LOG_RESPONSES,
-          },
-          handler: (req: FastifyRequest, reply: FastifyReply) => serveLog(ctx, kind, req, reply),
+  for (const [kind, path, what] of LOG_PATHS) {
+    jobResource(app, kind, path, {
+      GET: {
+        schema: {
+          summary: `Get ${what}`,
+          description: 'Range: bytes=N- resumes at absolute offset N (206), also with stream.',
+          tags: ['Apify'],
+          params: JOB_ID_PARAMS,
+          querystring: LOG_QUERY,
+          response: LOG_RESPONSES,
         },
+        handler: (req: FastifyRequest, reply: FastifyReply) => serveLog(ctx, kind, req, reply),
       },
-      { config: { notFound } },
-    );
-  };
-  route('build', '/v2/actor-builds/:id/log', "a build's log");
-  route('run', '/v2/actor-runs/:id/log', "a run's log");
-  route('any', '/v2/logs/:id', "a build's or run's log");
+    });
+  }
 }

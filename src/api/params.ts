@@ -1,4 +1,5 @@
-import { invalidInput } from '../core/errors.js';
+import { invalidInput, jobNotFound } from './api-error.js';
+import type { JobKind } from '../core/job.js';
 import { ID_PATTERN, isValidId } from '../core/ids.js';
 import { isJobStatus, JOB_STATUSES, type JobStatus } from '../core/job.js';
 
@@ -103,9 +104,9 @@ export function secondsParam(query: Query, name: string): number {
 }
 
 /** A job id from the path; a malformed one cannot exist, so it is the same 404 as an unknown one. */
-export function jobIdParam(params: unknown, notFound: () => Error): string {
+export function jobIdParam(params: unknown, kind: JobKind | 'any'): string {
   const id = (params as { id?: string }).id ?? '';
-  if (!isValidId(id)) throw notFound();
+  if (!isValidId(id)) throw jobNotFound(kind);
   return id;
 }
 

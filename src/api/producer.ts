@@ -1,13 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorizeWrite, requireUser } from '../auth/request-auth.js';
-import { permissionDenied, invalidInput, recordNotFound } from '../core/errors.js';
+import { permissionDenied, invalidInput } from './api-error.js';
 import type { JobKind, JobStatus } from '../core/job.js';
 import type { UserRecord } from '../store/store.js';
-import { NOT_FOUND_TEXT } from '../core/service.js';
 import { jsonBodyOnly } from './body.js';
 import type { ApiContext } from './context.js';
 import { JOB_ID_PARAMS, jobIdParam } from './params.js';
-import { JOB_COLLECTIONS, resource, type Operation } from './routes.js';
+import { JOB_COLLECTIONS, jobResource, resource, type Operation } from './routes.js';
 import { createJobBody, data, errors, JOB, SET_STATUS_BODY } from './schemas.js';
 import { jobToWire } from './wire.js';
 import { listOwnJobs } from './lists.js';
@@ -70,7 +69,7 @@ export function producerJobRoutes(ctx: ApiContext, kind: JobKind): Operation {
     },
     preValidation: [jsonBodyOnly],
     handler: async (req: FastifyRequest) => {
-      const id = jobIdParam(req.params, () => recordNotFound(NOT_FOUND_TEXT[kind]));
+      const id = jobIdParam(req.params, kind);
       const body = objectBody(req.body);
       const message = body.statusMessage as string | null | undefined;
       const exitCode = body.exitCode as number | null | undefined;
@@ -137,47 +136,41 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_req, body, done) =>
       done(null, body),
     );
-    const notFound = () => recordNotFound(NOT_FOUND_TEXT.any);
-    resource(
-      scope,
-      '/v2/logs/:id/chunks',
-      {
-        POST: {
-          schema: {
-            summary: 'Append to a log (producer)',
-            description:
-              'The body\'s bytes, of any Content-Type, optionally compressed (Content-Encoding gzip, deflate or br). ' +
-              'With X-Log-Offset N, N must be the current length; a chunk already stored whole at N is a no-op (`duplicate`).',
-            tags: ['Producing'],
-            security: [{ bearer: [] }],
-            params: JOB_ID_PARAMS,
-            headers: {
-              type: 'object',
-              properties: {
-                'x-log-offset': { type: 'string', pattern: '^\\s*\\d{1,15}\\s*$', description: 'where the chunk starts in the log', 'x-expects': 'a non-negative integer' },
-              },
-            },
-            // Documentation only: no request has this media type, so nothing is validated (the bytes are the log's).
-            body: { content: { '*/*': { schema: { type: 'string', format: 'binary', description: 'the bytes to append' } } } },
-            response: {
-              200: data(APPEND_RESULT, 'appended (X-Log-Length: the log\'s length now)'),
-              ...errors(400, 401, 403, 404, 413, 415, 429, 503, 507),
+    jobResource(scope, 'any', '/v2/logs/:id/chunks', {
+      POST: {
+        schema: {
+          summary: 'Append to a log (producer)',
+          description:
+            'The body\'s bytes, of any Content-Type, optionally compressed (Content-Encoding gzip, deflate or br). ' +
+            'With X-Log-Offset N, N must be the current length; a chunk already stored whole at N is a no-op (`duplicate`).',
+          tags: ['Producing'],
+          security: [{ bearer: [] }],
+          params: JOB_ID_PARAMS,
+          headers: {
+            type: 'object',
+            properties: {
+              'x-log-offset': { type: 'string', pattern: '^\\s*\\d{1,15}\\s*$', description: 'where the chunk starts in the log', 'x-expects': 'a non-negative integer' },
             },
           },
-          handler: async (req: FastifyRequest, reply: FastifyReply) => {
-            const id = jobIdParam(req.params, notFound);
-            const offsetHeader = req.headers['x-log-offset'] as string | undefined;
-            const offset = offsetHeader === undefined ? undefined : Number(offsetHeader);
-            const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-            const job = await service.get(id, 'any');
-            authorizeWrite(req, job);
-            const result = await service.append(job, data, offset);
-            reply.header('X-Log-Length', String(result.end));
-            return { data: { id, offset: result.start, length: result.end, duplicate: result.duplicate } };
+          // Documentation only: no request has this media type, so nothing is validated (the bytes are the log's).
+          body: { content: { '*/*': { schema: { type: 'string', format: 'binary', description: 'the bytes to append' } } } },
+          response: {
+            200: data(APPEND_RESULT, 'appended (X-Log-Length: the log\'s length now)'),
+            ...errors(400, 401, 403, 404, 413, 415, 429, 503, 507),
           },
         },
+        handler: async (req: FastifyRequest, reply: FastifyReply) => {
+          const id = jobIdParam(req.params, 'any');
+          const offsetHeader = req.headers['x-log-offset'] as string | undefined;
+          const offset = offsetHeader === undefined ? undefined : Number(offsetHeader);
+          const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+          const job = await service.get(id, 'any');
+          authorizeWrite(req, job);
+          const result = await service.append(job, data, offset);
+          reply.header('X-Log-Length', String(result.end));
+          return { data: { id, offset: result.start, length: result.end, duplicate: result.duplicate } };
+        },
       },
-      { config: { notFound } },
-    );
+    });
   });
 }

@@ -6,15 +6,15 @@ import type {
   RouteHandlerMethod,
   RouteShorthandOptions,
 } from 'fastify';
-import { methodNotAllowed, type ApiError } from '../core/errors.js';
+import { methodNotAllowed } from './api-error.js';
 import type { JobKind } from '../core/job.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The route's 404 for a malformed path id (validation.ts), the same as for an unknown one. */
-    notFound?: () => ApiError;
+    /** The kind of job the path's `:id` names: a malformed id is that kind's 404 (validation.ts), as an unknown one is. */
+    jobKind?: JobKind | 'any';
   }
 }
 
@@ -62,3 +62,20 @@ export function resource(
     },
   });
 }
+
+/** A path that names a job of `kind` by `:id`. */
+export function jobResource(
+  app: FastifyInstance,
+  kind: JobKind | 'any',
+  url: string,
+  operations: Partial<Record<Method, Operation>>,
+): void {
+  resource(app, url, operations, { config: { jobKind: kind } });
+}
+
+/** The three paths of a job's log (a build's, a run's, either's by id), with their kind and a name for the docs. */
+export const LOG_PATHS: readonly (readonly [JobKind | 'any', string, string])[] = [
+  ['build', '/v2/actor-builds/:id/log', "a build's log"],
+  ['run', '/v2/actor-runs/:id/log', "a run's log"],
+  ['any', '/v2/logs/:id', "a build's or run's log"],
+];

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requireUser } from '../auth/request-auth.js';
-import { invalidInput } from '../core/errors.js';
+import { invalidInput } from './api-error.js';
 import { searchTextProblem } from '../store/search-text.js';
 import type { ApiContext } from './context.js';
 import { JOB_LIST } from './lists.js';

@@ -1,12 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorizeRead } from '../auth/request-auth.js';
-import { recordNotFound } from '../core/errors.js';
-import type { JobKind } from '../core/job.js';
-import { NOT_FOUND_TEXT } from '../core/service.js';
 import { sectionToWire } from '../text/sections.js';
 import type { ApiContext } from './context.js';
 import { JOB_ID_PARAMS, jobIdParam } from './params.js';
-import { resource } from './routes.js';
+import { jobResource, LOG_PATHS } from './routes.js';
 import { data, errors } from './schemas.js';
 
 const date = { type: ['string', 'null'], format: 'date-time' };
@@ -35,33 +32,24 @@ const SECTIONS = {
 
 /** GET of a log's sections (GitLab section_start/section_end, GitHub ::group::), beside each log path. */
 export function sectionRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const route = (kind: JobKind | 'any', path: string, what: string) => {
-    const notFound = () => recordNotFound(NOT_FOUND_TEXT[kind]);
-    resource(
-      app,
-      path,
-      {
-        GET: {
-          schema: {
-            summary: `Get the sections of ${what}`,
-            description: 'GitLab section_start/section_end and GitHub ::group::/::endgroup:: markers, in log order (ours).',
-            tags: ['Sections'],
-            params: JOB_ID_PARAMS,
-            response: { 200: data(SECTIONS, 'the sections found so far'), ...errors(401, 403, 404, 429) },
-          },
-          handler: async (req: FastifyRequest) => {
-            const id = jobIdParam(req.params, notFound);
-            const job = await ctx.service.get(id, kind);
-            authorizeRead(req, job, ctx.config.privateReads);
-            const items = (await ctx.service.sections(job)).map(sectionToWire);
-            return { data: { items } };
-          },
+  for (const [kind, path, what] of LOG_PATHS) {
+    jobResource(app, kind, `${path}/sections`, {
+      GET: {
+        schema: {
+          summary: `Get the sections of ${what}`,
+          description: 'GitLab section_start/section_end and GitHub ::group::/::endgroup:: markers, in log order (ours).',
+          tags: ['Sections'],
+          params: JOB_ID_PARAMS,
+          response: { 200: data(SECTIONS, 'the sections found so far'), ...errors(401, 403, 404, 429) },
+        },
+        handler: async (req: FastifyRequest) => {
+          const id = jobIdParam(req.params, kind);
+          const job = await ctx.service.get(id, kind);
+          authorizeRead(req, job, ctx.config.privateReads);
+          const items = (await ctx.service.sections(job)).map(sectionToWire);
+          return { data: { items } };
         },
       },
-      { config: { notFound } },
-    );
-  };
-  route('build', '/v2/actor-builds/:id/log/sections', "a build's log");
-  route('run', '/v2/actor-runs/:id/log/sections', "a run's log");
-  route('any', '/v2/logs/:id/sections', "a build's or run's log");
+    });
+  }
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { recordNotFound } from '../core/errors.js';
+import { recordNotFound } from './api-error.js';
 import { resource } from './routes.js';
 import { errors } from './schemas.js';
 

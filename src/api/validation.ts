@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyRequest } from 'fastify';
-import { invalidInput, type ApiError } from '../core/errors.js';
+import { invalidInput, jobNotFound, type ApiError } from './api-error.js';
 
 interface PartSchema {
   properties?: Record<string, { 'x-expects'?: string; 'x-name'?: string }>;
@@ -19,7 +19,8 @@ const headerName = (name: string) => name.replace(/(^|-)([a-z])/g, (_m, sep: str
  */
 export function validationError(err: FastifyError, req: FastifyRequest): ApiError {
   const part = err.validationContext ?? 'body';
-  if (part === 'params' && req.routeOptions.config.notFound) return req.routeOptions.config.notFound();
+  const { jobKind } = req.routeOptions.config;
+  if (part === 'params' && jobKind) return jobNotFound(jobKind);
   const schema = (req.routeOptions.schema as Record<string, PartSchema | undefined> | undefined)?.[part];
   const issue = err.validation?.[0];
   const name =

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { permissionDenied, tokenNotValid, tokenRequired } from '../core/errors.js';
+import { permissionDenied, tokenNotValid, tokenRequired } from '../api/api-error.js';
 import type { JobRecord } from '../core/job.js';
 import { isOpsRequest } from '../ops/route-flag.js';
 import type { UserRecord } from '../store/store.js';

@@ -1,4 +1,4 @@
-import { invalidInput } from './errors.js';
+import { refuse } from './errors.js';
 
 export type JobKind = 'build' | 'run';
 
@@ -43,10 +43,10 @@ export function canTransition(from: JobStatus, to: JobStatus): boolean {
   return NEXT[from].includes(to);
 }
 
-/** Throws the 400 a producer gets for a transition the lifecycle does not allow. */
+/** Refuses a transition the lifecycle does not allow. */
 export function assertTransition(from: JobStatus, to: JobStatus): void {
   if (!canTransition(from, to)) {
-    throw invalidInput(`Cannot change status from ${from} to ${to}.`);
+    throw refuse({ reason: 'bad-transition', from, to });
   }
 }
 

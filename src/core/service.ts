@@ -2,7 +2,7 @@ import { eventTime, type LiveBus } from '../live/bus.js';
 import { LogReads } from '../reading/log-reads.js';
 import type { JobListQuery, JobPage, LogSearchPage, LogSearchQuery, Store, UserRecord } from '../store/store.js';
 import { SectionTracker, type Section } from '../text/sections.js';
-import { invalidInput, logMismatch, permissionDenied, recordNotFound } from './errors.js';
+import { refuse } from './errors.js';
 import { newId } from './ids.js';
 import {
   assertTransition,
@@ -13,12 +13,6 @@ import {
   type StatusPatch,
 } from './job.js';
 import { DEFAULT_RETENTION_CHARS } from './retention.js';
-
-export const NOT_FOUND_TEXT: Record<JobKind | 'any', string> = {
-  build: 'Actor build was not found',
-  run: 'Actor run was not found',
-  any: 'The requested resource was not found.',
-};
 
 /** Longest `waitForFinish` we hold a request for, as Apify does. */
 export const MAX_WAIT_SECS = 60;
@@ -90,24 +84,24 @@ export class JobService {
     });
   }
 
-  /** The job, or 404 with the text Apify uses for that kind of path. */
+  /** The job, if it exists and is of `kind`. */
   async get(id: string, kind: JobKind | 'any'): Promise<JobRecord> {
     const job = await this.store.getJob(id);
-    if (!job || (kind !== 'any' && job.kind !== kind)) throw recordNotFound(NOT_FOUND_TEXT[kind]);
+    if (!job || (kind !== 'any' && job.kind !== kind)) throw refuse({ reason: 'job-not-found', kind });
     return job;
   }
 
   /** The job, if `user` may write to it. */
   async getOwned(id: string, kind: JobKind | 'any', user: UserRecord): Promise<JobRecord> {
     const job = await this.get(id, kind);
-    if (job.userId !== user.id) throw permissionDenied();
+    if (job.userId !== user.id) throw refuse({ reason: 'not-owner' });
     return job;
   }
 
   async create(input: NewJobInput): Promise<JobRecord> {
     const { maxJobsPerUser } = this.options;
     if (maxJobsPerUser > 0 && (await this.store.userUsage(input.user.id)).jobs >= maxJobsPerUser) {
-      throw permissionDenied(`User "${input.user.username}" has reached the limit of ${maxJobsPerUser} jobs.`);
+      throw refuse({ reason: 'job-quota', username: input.user.username, limit: maxJobsPerUser });
     }
     const now = Date.now();
     const status = input.status ?? 'RUNNING';
@@ -168,7 +162,7 @@ export class JobService {
 
   /**
    * A producer's terminal status with proof that the log is whole: `length` bytes appended in all, with
-   * CRC-32 `crc32`. If the store received something else, 409 log-mismatch (with the length it has) and
+   * CRC-32 `crc32`. If the store received something else, a length or CRC mismatch (with the length it has) and
    * the status stays, so the producer can send what is missing and try again. A log older than the CRC
    * (from before the upgrade that added it) is checked on its length alone.
    */
@@ -176,10 +170,10 @@ export class JobService {
     if (isTerminal(patch.status) && !isTerminal(job.status) && (proof.length !== undefined || proof.crc32 !== undefined)) {
       const stored = (await this.store.logChecksum(job.id))!;
       if (proof.length !== undefined && proof.length !== stored.length) {
-        throw logMismatch(`The log has ${stored.length} bytes, not the ${proof.length} the producer sent; the status was not changed.`, stored.length);
+        throw refuse({ reason: 'length-mismatch', length: stored.length, sent: proof.length });
       }
       if (proof.crc32 !== undefined && stored.crc32 !== null && proof.crc32 !== stored.crc32) {
-        throw logMismatch(`The log's CRC-32 is ${stored.crc32}, not the ${proof.crc32} the producer sent: its bytes differ; the status was not changed.`, stored.length);
+        throw refuse({ reason: 'crc-mismatch', length: stored.length, crc32: stored.crc32, sent: proof.crc32 });
       }
     }
     return this.setStatus(job, patch);
@@ -308,7 +302,7 @@ export class JobService {
     if (data.length > 0) this.hooks.beforeAppend?.(data.length);
     // Checked before the append, so concurrent appends may overshoot by their own size at most.
     if (maxBytesPerUser > 0 && (await this.store.userUsage(job.userId)).bytes + data.length > maxBytesPerUser) {
-      throw permissionDenied(`The owner of this job has reached the limit of ${maxBytesPerUser} log bytes.`);
+      throw refuse({ reason: 'byte-quota', limit: maxBytesPerUser });
     }
     const result = await this.store.append(job.id, data, expectedOffset);
     switch (result.kind) {
@@ -321,14 +315,11 @@ export class JobService {
       case 'duplicate':
         return { start: expectedOffset!, end: result.length, duplicate: true };
       case 'offset-mismatch':
-        throw invalidInput(
-          `X-Log-Offset ${expectedOffset} does not match the log length ${result.length}.`,
-          { 'X-Log-Length': String(result.length) },
-        );
+        throw refuse({ reason: 'offset-mismatch', offset: expectedOffset!, length: result.length });
       case 'terminal':
-        throw invalidInput(`The job is already finished (status ${result.status}); its log cannot be appended to.`);
+        throw refuse({ reason: 'job-finished', status: result.status });
       case 'not-found':
-        throw recordNotFound(NOT_FOUND_TEXT.any);
+        throw refuse({ reason: 'job-not-found', kind: 'any' });
     }
   }
 

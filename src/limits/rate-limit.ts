@@ -1,6 +1,6 @@
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { rateLimitExceeded, type ApiError } from '../core/errors.js';
+import { rateLimitExceeded, type ApiError } from '../api/api-error.js';
 import { isOpsRequest } from '../ops/route-flag.js';
 import type { SharedCounts } from './shared-counts.js';
 

@@ -1,5 +1,5 @@
 import type { SharedCounts } from './shared-counts.js';
-import { rateLimitExceeded } from '../core/errors.js';
+import { rateLimitExceeded } from '../api/api-error.js';
 
 /**
  * A cap on the streaming responses one client holds open at once: streams are long-lived, so the

@@ -1,4 +1,4 @@
-import { insufficientStorage } from '../core/errors.js';
+import { insufficientStorage } from '../api/api-error.js';
 import type { Store } from '../store/store.js';
 
 /** How often the store's usage is measured; an append costs a boolean test, never a measurement. */

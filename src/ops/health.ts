@@ -1,4 +1,4 @@
-import { serviceUnavailable } from '../core/errors.js';
+import { serviceUnavailable } from '../api/api-error.js';
 
 /** A backend that readiness depends on: `check` resolves when it answers and can be written. */
 export interface ReadinessCheck {

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../core/errors.js';
+import { ApiError } from '../api/api-error.js';
 import { resource } from '../api/routes.js';
 import { content, data, errors } from '../api/schemas.js';
 import { readiness, type ReadinessCheck } from './health.js';

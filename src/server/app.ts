@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { clientErrorHandler, frameworkErrorHandler } from '../api/errors.js';
 import type { FastPath } from '../api/fast-path.js';
 import { registerApi } from '../api/index.js';
-import { serviceUnavailable } from '../core/errors.js';
+import { serviceUnavailable } from '../api/api-error.js';
 import { ensureTokenUser } from '../auth/tokens.js';
 import { InactivityReaper } from '../core/inactivity.js';
 import { JobService } from '../core/service.js';
