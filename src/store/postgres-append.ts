@@ -2,7 +2,7 @@ import { crc32 } from 'node:zlib';
 import type pg from 'pg';
 import { isTerminal, type JobStatus } from '../core/job.js';
 import { countChars, planTrim } from '../core/retention.js';
-import type { AppendResult } from './store.js';
+import type { AppendResult, ImportedLog } from './store.js';
 
 /**
  * The append path of the PostgreSQL store: a batch of appends (what arrived during the previous commit)
@@ -111,6 +111,41 @@ export async function appendBatch(c: pg.PoolClient, batch: PendingAppend[], rete
     );
   }
   return results;
+}
+
+/**
+ * Fills a job's empty log with one copied from another store (the caller runs it in a transaction):
+ * rows at the source's offsets, its length and checksum, then retention as after an append. Resolves with the job's status.
+ */
+export async function importLog(c: pg.PoolClient, jobId: string, log: ImportedLog, retentionChars: number): Promise<JobStatus> {
+  const row = (await c.query<LogRow>('SELECT id, status, log_start, log_length, log_chars, log_crc FROM jobs WHERE id = $1 FOR UPDATE', [jobId])).rows[0];
+  if (!row) throw new Error(`There is no job ${jobId} to import a log into.`);
+  if (row.log_length !== 0) throw new Error(`The log of job ${jobId} is not empty; a log is imported only into an empty one.`);
+  const rows: Buffer[] = [];
+  for (let i = 0; i < log.data.length; i += MAX_ROW) rows.push(log.data.subarray(i, i + MAX_ROW));
+  const chars = rows.map((d) => countChars(d));
+  if (rows.length) {
+    await c.query('INSERT INTO chunks (job_id, "offset", chars, data) SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bytea[])', [
+      jobId,
+      rows.map((_, i) => log.start + i * MAX_ROW),
+      chars,
+      rows,
+    ]);
+  }
+  row.log_start = log.start;
+  row.log_length = log.start + log.data.length;
+  row.log_chars = chars.reduce((a, n) => a + n, 0);
+  row.log_crc = log.crc32;
+  if (row.log_chars > retentionChars) await trim(c, row, retentionChars);
+  await c.query('UPDATE jobs SET log_start = $2, log_length = $3, log_chars = $4, log_crc = $5, active_at = $6 WHERE id = $1', [
+    jobId,
+    row.log_start,
+    row.log_length,
+    row.log_chars,
+    row.log_crc,
+    Date.now(),
+  ]);
+  return row.status;
 }
 
 /**

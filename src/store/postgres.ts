@@ -1,12 +1,12 @@
 import pg from 'pg';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
-import { appendBatch, type LogRow, type PendingAppend } from './postgres-append.js';
+import { appendBatch, importLog, type LogRow, type PendingAppend } from './postgres-append.js';
 import { migrate } from './postgres-schema.js';
 import { packLog, verifyLogs } from './postgres-upkeep.js';
 import { searchByScanning } from './postgres-search.js';
 import { TERMINAL_SQL, toJob, toUser, type JobRow, type UserRow } from './rows.js';
-import type { AppendResult, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
+import type { AppendResult, ImportedLog, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
 
 
 /** BIGINT columns come back as numbers: every one we keep (offsets, lengths, times) is below 2^53. */
@@ -157,6 +157,10 @@ export class PostgresStore implements Store {
     return Number((await this.#query<{ n: number }>('SELECT count(*) AS n FROM users')).rows[0]!.n);
   }
 
+  async listUsers(): Promise<UserRecord[]> {
+    return (await this.#query<UserRow>('SELECT * FROM users ORDER BY created_at, id')).rows.map(toUser);
+  }
+
   async createJob(job: JobRecord): Promise<void> {
     await this.#query(
       `INSERT INTO jobs (id, kind, user_id, act_id, build_id, build_number, status, status_message, exit_code, origin,
@@ -210,6 +214,12 @@ export class PostgresStore implements Store {
     ).rows[0];
     if (row && isTerminal(row.status)) this.#packSoon(id);
     return row ? toJob(row) : null;
+  }
+
+  async importLog(jobId: string, log: ImportedLog): Promise<void> {
+    if (this.#closed) throw new Error('store is closed');
+    const status = await this.#transaction((c) => importLog(c, jobId, log, this.#retentionChars));
+    if (isTerminal(status)) this.#packSoon(jobId);
   }
 
   /** Packs a log that just finished, in the background (packFinishedLogs catches any this misses). */

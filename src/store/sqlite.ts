@@ -4,8 +4,9 @@ import { crc32, gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
 import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
-import type { AppendResult, JobCount, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord, VerifyLevel } from './store.js';
+import type { AppendResult, ImportedLog, JobCount, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord, VerifyLevel } from './store.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
+import { guard, storeFault } from './sqlite-faults.js';
 import { Housekeeping } from './sqlite-housekeeping.js';
 import { JobQueries } from './sqlite-jobs.js';
 import { LogPacker, reclaimPages, RECLAIM_STEP_BYTES, unpackRange } from './sqlite-pack.js';
@@ -40,28 +41,6 @@ interface PendingAppend {
   expectedOffset: number | undefined;
   resolve: (r: AppendResult) => void;
   reject: (e: unknown) => void;
-}
-
-
-/** SQLite result codes that mean the disk, not the request, is at fault: the store is unavailable for now. */
-const UNAVAILABLE = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|PROTOCOL)/;
-
-function storeFault(err: unknown): unknown {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && UNAVAILABLE.test(code)) {
-    const reason = code.startsWith('SQLITE_FULL') ? 'the disk is full' : `the database cannot be written (${code})`;
-    return new StoreUnavailableError(`The log store is unavailable: ${reason}.`, { cause: err });
-  }
-  return err;
-}
-
-/** Runs a write, turning disk faults into StoreUnavailableError. */
-function guard<T>(write: () => T): T {
-  try {
-    return write();
-  } catch (err) {
-    throw storeFault(err);
-  }
 }
 
 
@@ -153,6 +132,7 @@ export class SqliteStore implements Store {
       userById: db.prepare('SELECT * FROM users WHERE id = ?'),
       userByName: db.prepare('SELECT * FROM users WHERE username = ?'),
       countUsers: db.prepare('SELECT count(*) AS n FROM users'),
+      listUsers: db.prepare('SELECT * FROM users ORDER BY created_at, id'),
       insertJob: db.prepare(`INSERT INTO jobs (id, kind, user_id, act_id, build_id, build_number, status,
         status_message, exit_code, origin, meta, options, started_at, finished_at, active_at, log_crc)
         VALUES (@id, @kind, @userId, @actId, @buildId, @buildNumber, @status, @statusMessage, @exitCode,
@@ -225,6 +205,10 @@ export class SqliteStore implements Store {
 
   async countUsers(): Promise<number> {
     return (this.#stmt.countUsers.get() as { n: number }).n;
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    return (this.#stmt.listUsers.all() as UserRow[]).map(toUser);
   }
 
   async createJob(job: JobRecord): Promise<void> {
@@ -376,6 +360,30 @@ export class SqliteStore implements Store {
     if (row.log_crc !== null) row.log_crc = crc32(data, row.log_crc);
     if (row.log_chars > this.#retentionChars) this.#trim(jobId, row);
     return { kind: 'appended', start, end: row.log_length };
+  }
+
+  async importLog(jobId: string, log: ImportedLog): Promise<void> {
+    if (this.#closed) throw new Error('store is closed');
+    const row = guard(() =>
+      this.#db.transaction(() => {
+        const row = this.#stmt.logRow.get(jobId) as LogRow | undefined;
+        if (!row) throw new Error(`There is no job ${jobId} to import a log into.`);
+        if (row.log_length !== 0) throw new Error(`The log of job ${jobId} is not empty; a log is imported only into an empty one.`);
+        for (let i = 0; i < log.data.length; i += MAX_ROW) {
+          const part = log.data.subarray(i, i + MAX_ROW);
+          this.#stmt.insertChunk.run(jobId, log.start + i, part, crc32(part));
+        }
+        row.log_start = log.start;
+        row.log_length = log.start + log.data.length;
+        row.log_chars = countChars(log.data);
+        row.log_crc = log.crc32;
+        if (row.log_chars > this.#retentionChars) this.#trim(jobId, row);
+        this.#stmt.saveLogRow.run(row.log_start, row.log_length, row.log_chars, row.log_crc, Date.now(), jobId);
+        return row;
+      })(),
+    );
+    this.#search.changed(jobId);
+    if (isTerminal(row.status)) this.#packer.schedule(jobId);
   }
 
   #isStoredRetry(jobId: string, row: LogRow, offset: number, data: Buffer): boolean {

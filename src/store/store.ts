@@ -96,6 +96,16 @@ export interface JobCount {
   count: number;
 }
 
+/** A log copied from another store (`buildlog migrate`), with the offsets it had there. */
+export interface ImportedLog {
+  /** Offset of the first retained byte (the bytes before it fell out of the source's retention window). */
+  start: number;
+  /** The retained bytes, from `start` to the end of the log. */
+  data: Buffer;
+  /** CRC-32 of every byte ever appended (the source's logChecksum), so a verified finish still holds; null if unknown. */
+  crc32: number | null;
+}
+
 /** How much a check looks at: `quick` at every start, `full` for `buildlog check`. */
 export type VerifyLevel = 'quick' | 'full';
 
@@ -109,6 +119,8 @@ export interface Store {
   userById(id: string): Promise<UserRecord | null>;
   userByName(username: string): Promise<UserRecord | null>;
   countUsers(): Promise<number>;
+  /** Every user, oldest first. */
+  listUsers(): Promise<UserRecord[]>;
 
   /** Creates a job with an empty log. */
   createJob(job: JobRecord): Promise<void>;
@@ -142,6 +154,12 @@ export interface Store {
   logInfo(jobId: string): Promise<LogInfo | null>;
   /** What a producer's verified finish is compared with (retention does not change it). */
   logChecksum(jobId: string): Promise<LogChecksum | null>;
+  /**
+   * Fills the still empty log of a job (any status) with a log copied from another store: offsets, length
+   * and checksum are the source's, so `Range` reads and `X-Log-Offset` go on where they were. Retention
+   * applies as to an append; it counts as activity. Rejects if the job does not exist or its log is not empty.
+   */
+  importLog(jobId: string, log: ImportedLog): Promise<void>;
   /** Up to `maxBytes` of the retained log from `from` (clamped to the window), never past the end. */
   readLog(jobId: string, from: number, maxBytes: number): Promise<LogSlice | null>;
 

@@ -6,9 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobRecord } from '../../src/core/job.js';
 import type { JobListQuery } from '../../src/store/store.js';
-import { makeJob, type StoreOpenOptions, type StoreUnderTest } from './store.contract.js';
-
-type WithStore = (opts: Partial<StoreOpenOptions>, fn: (s: StoreUnderTest) => Promise<void>) => Promise<void>;
+import { makeJob, type StoreUnderTest, type WithStore } from './store.contract.js';
 
 const U1 = 'user1111111111111';
 const U2 = 'user2222222222222';

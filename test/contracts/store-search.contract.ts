@@ -7,9 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobRecord } from '../../src/core/job.js';
 import type { LogSearchQuery, Store } from '../../src/store/store.js';
-import { makeJob, type StoreOpenOptions, type StoreUnderTest } from './store.contract.js';
-
-type WithStore = (opts: Partial<StoreOpenOptions>, fn: (s: StoreUnderTest) => Promise<void>) => Promise<void>;
+import { makeJob, type WithStore } from './store.contract.js';
 
 const U1 = 'searcher000000001';
 const U2 = 'searcher000000002';

@@ -13,6 +13,7 @@ import { newId } from '../../src/core/ids.js';
 import type { AppendResult, Store, UserRecord } from '../../src/store/store.js';
 import { storeJobListContract } from './store-jobs.contract.js';
 import { storeSearchContract } from './store-search.contract.js';
+import { storeImportContract } from './store-import.contract.js';
 
 export interface StoreUnderTest {
   /** A fresh, empty store. */
@@ -30,6 +31,9 @@ export interface StoreOpenOptions {
   /** Characters each log keeps (the retention window). */
   retentionChars: number;
 }
+
+/** Runs a test with a fresh store and cleans up (what the contract's parts are given). */
+export type WithStore = (opts: Partial<StoreOpenOptions>, fn: (s: StoreUnderTest) => Promise<void>) => Promise<void>;
 
 export type OpenStore = (opts: StoreOpenOptions) => Promise<StoreUnderTest>;
 
@@ -83,7 +87,7 @@ async function mustAppend(store: Store, jobId: string, data: Buffer | string, ex
 }
 
 /** The whole retained log, read in pages of `page` bytes; checks every slice is consistent. */
-async function readAll(store: Store, jobId: string, from = 0, page = 1 << 20): Promise<{ start: number; end: number; data: Buffer }> {
+export async function readAll(store: Store, jobId: string, from = 0, page = 1 << 20): Promise<{ start: number; end: number; data: Buffer }> {
   const info = await store.logInfo(jobId);
   assert.ok(info, `log ${jobId} exists`);
   const parts: Buffer[] = [];
@@ -141,6 +145,7 @@ export function storeContract(name: string, open: OpenStore): void {
   describe(name, () => {
     storeJobListContract(withStore);
     storeSearchContract(withStore);
+    storeImportContract(withStore);
 
     describe('users', () => {
       test('a new store has no users; lookups of unknown users are null', async () => {
