@@ -13,6 +13,7 @@ const mask = async (...a: Args<typeof import('./mask.js').mask>) => (await impor
 const logs = async (...a: Args<typeof import('./logs.js').logs>) => (await import('./logs.js')).logs(...a);
 const backup = async (...a: Args<typeof import('./backup.js').backup>) => (await import('./backup.js')).backup(...a);
 const check = async (...a: Args<typeof import('./check.js').check>) => (await import('./check.js')).check(...a);
+const migrate = async (...a: Args<typeof import('./migrate.js').migrate>) => (await import('./migrate.js')).migrate(...a);
 const gc = async (...a: Args<typeof import('./gc.js').gc>) => (await import('./gc.js')).gc(...a);
 
 const program = new Command();
@@ -29,13 +30,17 @@ for (const setting of SERVER_SETTINGS) {
 }
 serveCommand.action(serve);
 
+const dataOption = () => new Option('--data <dir>', 'data directory [env BUILDLOG_DATA, default ./data]');
+const databaseUrlOption = (what: string) => new Option('--database-url <url>', `${what} [env BUILDLOG_DATABASE_URL]`);
+const databaseSchemaOption = () => new Option('--database-schema <name>', 'its schema [env BUILDLOG_DATABASE_SCHEMA, default public]');
+
 const users = program.command('users').description('manage users and their tokens');
 users
   .command('add <name>')
   .description('create a user; prints its token as the last line of stdout')
-  .option('--data <dir>', 'data directory [env BUILDLOG_DATA, default ./data]')
-  .option('--database-url <url>', 'PostgreSQL of a scale-out installation instead of --data [env BUILDLOG_DATABASE_URL]')
-  .option('--database-schema <name>', 'its schema [env BUILDLOG_DATABASE_SCHEMA, default public]')
+  .addOption(dataOption())
+  .addOption(databaseUrlOption('PostgreSQL of a scale-out installation instead of --data'))
+  .addOption(databaseSchemaOption())
   .action(addUser);
 
 /** Usage errors of the client commands exit with 2 (commander's own default is 1). */
@@ -77,7 +82,6 @@ const maskCommand = program
 for (const option of maskOptions()) maskCommand.addOption(option);
 maskCommand.exitOverride(usageExit).action(mask);
 
-const dataOption = () => new Option('--data <dir>', 'data directory [env BUILDLOG_DATA, default ./data]');
 
 program
   .command('backup <out>')
@@ -98,6 +102,15 @@ program
   .description("verify the database and every log's stored bytes; exit 1 naming what is damaged")
   .addOption(dataOption())
   .action(check);
+
+program
+  .command('migrate')
+  .description('copy an embedded installation (--data: users, jobs, logs) into PostgreSQL (--database-url); run it with the embedded server stopped')
+  .addOption(dataOption())
+  .addOption(databaseUrlOption('the PostgreSQL to copy into'))
+  .addOption(databaseSchemaOption())
+  .addOption(new Option('--retention-chars <n>', 'characters kept per log in the target, as its servers will run [env BUILDLOG_RETENTION_CHARS]'))
+  .action(migrate);
 
 program
   .command('logs <id>')
