@@ -33,6 +33,24 @@ describe('jobs', () => {
     await waitFor(async () => (await server.store.getJob(id))?.status === 'ABORTED', 10_000, 'ABORTED after the grace period');
   });
 
+  test('a graceful abort survives a restart of the server: the restarted one sets ABORTED', async () => {
+    const dataDir = tempDir();
+    try {
+      const first = await startTestServer({ dataDir, gracefulAbortSecs: 1 });
+      const id = await createJob(first, 'run');
+      await api(first, first.token)(`/v2/actor-runs/${id}/abort?gracefully=1`, { method: 'POST' });
+      await first.stop();
+      const second = await startTestServer({ dataDir, gracefulAbortSecs: 1 });
+      try {
+        await waitFor(async () => (await second.store.getJob(id))?.status === 'ABORTED', 10_000, 'ABORTED after the restart');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   test('a producer that finishes within the grace period makes it ABORTED at once', async () => {
     const slow = await startTestServer({ gracefulAbortSecs: 3600 });
     try {
@@ -149,8 +167,8 @@ describe('inactivity', () => {
     const db = new Database(`${dataDir}/buildlog.db`);
     db.prepare('UPDATE jobs SET active_at = ? WHERE id = ?').run(Date.now() - 600_000, job.id);
     db.close();
-    // A 120 s timeout sweeps every 30 s: a TIMED-OUT within 10 s comes from the sweep at start.
-    const server = await startServer({ ...resolveConfig({}, {}), host: '127.0.0.1', port: 0, dataDir, token: TOKEN, inactivityTimeoutSecs: 120 });
+    // A 120 s timeout (and a 3600 s grace period) sweeps every 30 s: a TIMED-OUT within 10 s comes from the sweep at start.
+    const server = await startServer({ ...resolveConfig({}, {}), host: '127.0.0.1', port: 0, dataDir, token: TOKEN, inactivityTimeoutSecs: 120, gracefulAbortSecs: 3600 });
     try {
       await waitFor(async () => (await server.store.getJob(job.id))?.status === 'TIMED-OUT', 10_000, 'TIMED-OUT');
     } finally {

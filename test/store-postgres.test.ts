@@ -7,6 +7,7 @@ import pg from 'pg';
 import { newId } from '../src/core/ids.js';
 import { StoreOpenError } from '../src/store/errors.js';
 import { PostgresStore } from '../src/store/postgres.js';
+import { SCHEMA_VERSION } from '../src/store/postgres-schema.js';
 import type { Store } from '../src/store/store.js';
 import { makeJob, makeUser, storeContract } from './contracts/store.contract.js';
 
@@ -54,7 +55,7 @@ describe('PostgresStore specifics', () => {
       await client.connect();
       const meta = (await client.query(`SELECT key, value FROM ${schema}.meta ORDER BY key`)).rows;
       await client.end();
-      assert.deepEqual(meta, [{ key: 'app', value: 'buildlog' }, { key: 'schema', value: '1' }]);
+      assert.deepEqual(meta, [{ key: 'app', value: 'buildlog' }, { key: 'schema', value: String(SCHEMA_VERSION) }]);
     } finally {
       for (const n of nodes) await n.close();
       await dropSchema(schema);
@@ -109,6 +110,33 @@ describe('PostgresStore specifics', () => {
     } finally {
       await a!.close();
       await b!.close();
+      await dropSchema(schema);
+    }
+  });
+
+  test('a version 1 schema is migrated: an ABORTING job counts its grace period from its last activity', async () => {
+    const schema = freshSchema();
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect();
+    try {
+      const store = await PostgresStore.open({ url: DATABASE_URL, schema, retentionChars: 1000 });
+      const job = makeJob({ kind: 'run' });
+      await store.createJob(job);
+      await store.updateJobStatus(job.id, 'RUNNING', { status: 'ABORTING' });
+      await store.close();
+      // What version 1 had: no status times.
+      await client.query(`SET search_path = ${schema}; DROP INDEX jobs_aborting; ALTER TABLE jobs DROP COLUMN status_at;
+        UPDATE jobs SET active_at = 5000; UPDATE meta SET value = '1' WHERE key = 'schema'`);
+      const upgraded = await PostgresStore.open({ url: DATABASE_URL, schema, retentionChars: 1000 });
+      try {
+        assert.deepEqual(await upgraded.abortingSince(5000, 10), []);
+        assert.deepEqual((await upgraded.abortingSince(5001, 10)).map((j) => j.id), [job.id]);
+      } finally {
+        await upgraded.close();
+      }
+      assert.equal((await client.query(`SELECT value FROM meta WHERE key = 'schema'`)).rows[0].value, String(SCHEMA_VERSION));
+    } finally {
+      await client.end();
       await dropSchema(schema);
     }
   });

@@ -6,12 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { SCHEMA_VERSION } from '../src/store/sqlite-schema.js';
 import { StoreOpenError } from '../src/store/errors.js';
 import { newId } from '../src/core/ids.js';
 import type { Store } from '../src/store/store.js';
 import { storeContract } from './contracts/store.contract.js';
 
 const tempDir = (): string => mkdtempSync(join(tmpdir(), 'buildlog-sqlite-'));
+/** Takes a version 4 file back to what version 3 had: no status times. */
+const UNDO_4 = 'DROP INDEX jobs_aborting; ALTER TABLE jobs DROP COLUMN status_at;';
 
 storeContract('SqliteStore', async ({ retentionChars }) => {
   const dataDir = tempDir();
@@ -166,9 +169,10 @@ describe('SqliteStore: refuses files that are not its own', () => {
       await store.createJob(job);
       await store.append(job.id, Buffer.from('before the upgrade\n'));
       await store.close();
-      // What version 1 looked like: no log_crc column (2), no chunk checksums, packing or operations indexes (3).
+      // What version 1 looked like: no log_crc column (2), no chunk checksums, packing or operations indexes (3),
+      // no status times (4).
       const db = new Database(file);
-      db.exec(`ALTER TABLE jobs DROP COLUMN log_crc; DROP INDEX jobs_finished; DROP INDEX jobs_by_status;
+      db.exec(`${UNDO_4} ALTER TABLE jobs DROP COLUMN log_crc; DROP INDEX jobs_finished; DROP INDEX jobs_by_status;
         ALTER TABLE jobs DROP COLUMN packed; ALTER TABLE chunks DROP COLUMN crc; ALTER TABLE chunks DROP COLUMN size;
         UPDATE meta SET value = '1' WHERE key = 'schema'`);
       db.close();
@@ -182,14 +186,14 @@ describe('SqliteStore: refuses files that are not its own', () => {
       assert.deepEqual(await upgraded.logChecksum('NewJob00000000001'), { length: 4, crc32: crc32('new\n') });
       await upgraded.close();
       const reread = new Database(file);
-      assert.equal((reread.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '3');
+      assert.equal((reread.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, String(SCHEMA_VERSION));
       reread.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  test('a schema 2 database (log CRCs, no chunk checksums) is migrated to 3: its rows verify by length, its finished log packs and reads the same', async () => {
+  test('a schema 2 database (log CRCs, no chunk checksums) is migrated: its rows verify by length, its finished log packs and reads the same', async () => {
     const dir = tempDir();
     try {
       const file = join(dir, 'buildlog.db');
@@ -206,7 +210,7 @@ describe('SqliteStore: refuses files that are not its own', () => {
       await store.close();
       // What version 2 looked like: log_crc and the lists' index, but no chunk checksums, packing or operations indexes.
       const db = new Database(file);
-      db.exec(`DROP INDEX jobs_finished; DROP INDEX jobs_by_status; ALTER TABLE jobs DROP COLUMN packed;
+      db.exec(`${UNDO_4} DROP INDEX jobs_finished; DROP INDEX jobs_by_status; ALTER TABLE jobs DROP COLUMN packed;
         ALTER TABLE chunks DROP COLUMN crc; ALTER TABLE chunks DROP COLUMN size; UPDATE meta SET value = '2' WHERE key = 'schema'`);
       db.close();
 
@@ -221,10 +225,34 @@ describe('SqliteStore: refuses files that are not its own', () => {
       assert.equal((await upgraded.readLog('LiveJob0000000001', 0, 100))?.data.toString(), 'running\nmore\n');
       await upgraded.close();
       const reread = new Database(file, { readonly: true });
-      assert.equal((reread.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '3');
+      assert.equal((reread.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, String(SCHEMA_VERSION));
       const indexes = (reread.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'jobs_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-      assert.deepEqual(indexes, ['jobs_by_actor', 'jobs_by_status', 'jobs_by_user', 'jobs_by_user_kind', 'jobs_finished', 'jobs_unfinished']);
+      assert.deepEqual(indexes, ['jobs_aborting', 'jobs_by_actor', 'jobs_by_status', 'jobs_by_user', 'jobs_by_user_kind', 'jobs_finished', 'jobs_unfinished']);
       reread.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a schema 3 database is migrated: an ABORTING job counts its grace period from its last activity', async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'buildlog.db');
+      const store = new SqliteStore({ dataDir: dir, retentionChars: 1000, background: false });
+      const job = { id: 'AbortJob000000001', kind: 'run' as const, userId: 'u1', actId: 'a', buildId: null, buildNumber: null,
+        status: 'RUNNING' as const, statusMessage: null, exitCode: null, origin: 'API', meta: {}, options: {}, startedAt: 1, finishedAt: null };
+      await store.createJob(job);
+      await store.createJob({ ...job, id: 'LiveJob0000000001' });
+      await store.updateJobStatus(job.id, 'RUNNING', { status: 'ABORTING' });
+      await store.close();
+      const db = new Database(file);
+      db.exec(`${UNDO_4} UPDATE jobs SET active_at = 5000 WHERE id = '${job.id}'; UPDATE meta SET value = '3' WHERE key = 'schema'`);
+      db.close();
+
+      const upgraded = new SqliteStore({ dataDir: dir, retentionChars: 1000, background: false });
+      assert.deepEqual((await upgraded.abortingSince(5000, 10)).map((j) => j.id), []);
+      assert.deepEqual((await upgraded.abortingSince(5001, 10)).map((j) => j.id), [job.id]);
+      await upgraded.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -32,7 +32,6 @@ export interface NewJobInput {
 }
 
 export interface ServiceOptions {
-  gracefulAbortSecs: number;
   /** Quotas; 0 = none. */
   maxJobsPerUser: number;
   maxBytesPerUser: number;
@@ -65,7 +64,6 @@ export interface AppendOutcome {
  * published so that followers on every node hear about it.
  */
 export class JobService {
-  readonly #timers = new Set<NodeJS.Timeout>();
   /** Aborted on close, so held `waitForFinish` requests answer at once. */
   readonly #closing = new AbortController();
   /** Reading logs: finished ones from memory, stored bytes, live followers. */
@@ -74,7 +72,7 @@ export class JobService {
   constructor(
     readonly store: Store,
     readonly bus: LiveBus,
-    readonly options: ServiceOptions = { gracefulAbortSecs: 30, maxJobsPerUser: 0, maxBytesPerUser: 0 },
+    readonly options: ServiceOptions = { maxJobsPerUser: 0, maxBytesPerUser: 0 },
     private readonly hooks: ServiceHooks = {},
   ) {
     this.reads = new LogReads(store, bus, {
@@ -206,7 +204,8 @@ export class JobService {
 
   /**
    * Apify's abort: a terminal job is returned unchanged; otherwise it becomes ABORTED, or with
-   * `gracefully` ABORTING first, and ABORTED once the producer finishes or the grace period ends.
+   * `gracefully` ABORTING first, and ABORTED once the producer finishes or the grace period ends (which
+   * JobDeadlines sees to on every node, so it ends even if this one dies meanwhile).
    */
   async abort(job: JobRecord, gracefully: boolean): Promise<JobRecord> {
     if (isTerminal(job.status) || (gracefully && job.status === 'ABORTING')) return job;
@@ -214,16 +213,7 @@ export class JobService {
       const target = job.status === 'TIMING-OUT' ? 'TIMED-OUT' : 'ABORTED';
       return this.setStatus(job, { status: target, statusMessage: job.statusMessage ?? 'Aborted' });
     }
-    const aborting = await this.setStatus(job, { status: 'ABORTING' });
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      this.get(job.id, 'any')
-        .then((j) => (j.status === 'ABORTING' ? this.setStatus(j, { status: 'ABORTED' }) : j))
-        .catch(() => undefined);
-    }, this.options.gracefulAbortSecs * 1000);
-    timer.unref();
-    this.#timers.add(timer);
-    return aborting;
+    return this.setStatus(job, { status: 'ABORTING' });
   }
 
   /** Holds until the job is terminal or `secs` pass (clamped to 0–60), then returns it as it is. */
@@ -325,7 +315,5 @@ export class JobService {
 
   close(): void {
     this.#closing.abort();
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
   }
 }

@@ -5,7 +5,7 @@ import type { FastPath } from '../api/fast-path.js';
 import { registerApi } from '../api/index.js';
 import { serviceUnavailable } from '../api/api-error.js';
 import { ensureTokenUser } from '../auth/tokens.js';
-import { InactivityReaper } from '../core/inactivity.js';
+import { JobDeadlines } from '../core/deadlines.js';
 import { JobService } from '../core/service.js';
 import type { LiveBus } from '../live/bus.js';
 import type { LogFollower } from '../live/follower.js';
@@ -32,6 +32,8 @@ export interface RunningServer {
   metrics: Metrics;
   diskGuard: DiskGuard;
   expirer: Expirer;
+  /** Inactivity timeouts and graceful aborts that ran out. */
+  deadlines: JobDeadlines;
   /** Base URL without /v2, as the Apify clients take it. */
   url: string;
   close(): Promise<void>;
@@ -131,8 +133,8 @@ export async function startServer(config: Config, logger: boolean | object = fal
     // (Node's default 511 drops SYNs, and each drop costs the client a 1 s, then 2 s... retransmit).
     // The kernel caps it at net.core.somaxconn.
     await app.listen({ host: config.host, port: config.port, backlog: 4096 });
-    const reaper = new InactivityReaper(service, store, config.inactivityTimeoutSecs);
-    reaper.start();
+    const deadlines = new JobDeadlines(service, store, config);
+    deadlines.start();
     const expirer = new Expirer(
       {
         store,
@@ -157,11 +159,12 @@ export async function startServer(config: Config, logger: boolean | object = fal
       metrics,
       diskGuard,
       expirer,
+      deadlines,
       url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
       async close() {
         closing = true;
         diskGuard.stop();
-        await reaper.stop();
+        await deadlines.stop();
         await expirer.stop();
         service.close();
         for (const f of followers) f.stop();

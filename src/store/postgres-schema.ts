@@ -54,6 +54,11 @@ const MIGRATIONS: readonly string[] = [
     data BYTEA NOT NULL,
     PRIMARY KEY (job_id, "offset")
   );`,
+  // 2: when the status last changed, so that any node can end a graceful abort once its grace period is
+  // over. Unknown for older rows; an ABORTING one counts from its last activity, no earlier than its abort.
+  `ALTER TABLE jobs ADD COLUMN status_at BIGINT;
+  UPDATE jobs SET status_at = active_at WHERE status = 'ABORTING';
+  CREATE INDEX jobs_aborting ON jobs (status_at) WHERE status = 'ABORTING';`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -164,7 +164,7 @@ export class PostgresStore implements Store {
   async createJob(job: JobRecord): Promise<void> {
     await this.#query(
       `INSERT INTO jobs (id, kind, user_id, act_id, build_id, build_number, status, status_message, exit_code, origin,
-        meta, options, started_at, finished_at, active_at, log_crc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13, 0)`,
+        meta, options, started_at, finished_at, active_at, status_at, log_crc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13, $13, 0)`,
       [
         job.id,
         job.kind,
@@ -196,7 +196,8 @@ export class PostgresStore implements Store {
           status_message = CASE WHEN $4 THEN $5 ELSE status_message END,
           exit_code = CASE WHEN $6 THEN $7::integer ELSE exit_code END,
           finished_at = CASE WHEN $8 THEN $9::bigint ELSE finished_at END,
-          active_at = $10
+          active_at = $10,
+          status_at = CASE WHEN status = $3 THEN status_at ELSE $10 END
         WHERE id = $1 AND status = $2 RETURNING *`,
         [
           id,
@@ -245,6 +246,14 @@ export class PostgresStore implements Store {
     const rows = await this.#query<JobRow>(
       `SELECT * FROM jobs WHERE status IN ('READY', 'RUNNING', 'ABORTING', 'TIMING-OUT') AND active_at < $1 ORDER BY active_at LIMIT $2`,
       [activeBefore, limit],
+    );
+    return rows.rows.map(toJob);
+  }
+
+  async abortingSince(changedBefore: number, limit: number): Promise<JobRecord[]> {
+    const rows = await this.#query<JobRow>(
+      "SELECT * FROM jobs WHERE status = 'ABORTING' AND status_at < $1 ORDER BY status_at LIMIT $2",
+      [changedBefore, limit],
     );
     return rows.rows.map(toJob);
   }

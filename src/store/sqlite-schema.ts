@@ -66,6 +66,14 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
   CREATE INDEX jobs_by_status ON jobs (kind, status);
   `,
+  // 4: when the status last changed, so that any node can end a graceful abort once its grace period is
+  // over (issue 12). Unknown for older rows; an ABORTING one counts from its last activity, which is no
+  // earlier than its abort.
+  `
+  ALTER TABLE jobs ADD COLUMN status_at INTEGER;
+  UPDATE jobs SET status_at = active_at WHERE status = 'ABORTING';
+  CREATE INDEX jobs_aborting ON jobs (status_at) WHERE status = 'ABORTING';
+  `,
 ];
 
 /** The version this code writes and reads. */

@@ -134,18 +134,20 @@ export class SqliteStore implements Store {
       countUsers: db.prepare('SELECT count(*) AS n FROM users'),
       listUsers: db.prepare('SELECT * FROM users ORDER BY created_at, id'),
       insertJob: db.prepare(`INSERT INTO jobs (id, kind, user_id, act_id, build_id, build_number, status,
-        status_message, exit_code, origin, meta, options, started_at, finished_at, active_at, log_crc)
+        status_message, exit_code, origin, meta, options, started_at, finished_at, active_at, status_at, log_crc)
         VALUES (@id, @kind, @userId, @actId, @buildId, @buildNumber, @status, @statusMessage, @exitCode,
-        @origin, @meta, @options, @startedAt, @finishedAt, @startedAt, 0)`),
+        @origin, @meta, @options, @startedAt, @finishedAt, @startedAt, @startedAt, 0)`),
       getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       updateStatus: db.prepare(`UPDATE jobs SET status = @status,
         status_message = CASE WHEN @setMessage THEN @statusMessage ELSE status_message END,
         exit_code = CASE WHEN @setExitCode THEN @exitCode ELSE exit_code END,
         finished_at = CASE WHEN @setFinishedAt THEN @finishedAt ELSE finished_at END,
-        active_at = @now
+        active_at = @now,
+        status_at = CASE WHEN status = @status THEN status_at ELSE @now END
         WHERE id = @id AND status = @from`),
       staleJobs: db.prepare(`SELECT * FROM jobs WHERE status IN ('READY', 'RUNNING', 'ABORTING', 'TIMING-OUT')
         AND active_at < ? ORDER BY active_at LIMIT ?`),
+      abortingSince: db.prepare("SELECT * FROM jobs WHERE status = 'ABORTING' AND status_at < ? ORDER BY status_at LIMIT ?"),
       latestJob: db.prepare(
         'SELECT * FROM jobs WHERE act_id = ? AND kind = ? ORDER BY started_at DESC LIMIT 1',
       ),
@@ -223,6 +225,10 @@ export class SqliteStore implements Store {
 
   async staleJobs(activeBefore: number, limit: number): Promise<JobRecord[]> {
     return (this.#stmt.staleJobs.all(activeBefore, limit) as JobRow[]).map(toJob);
+  }
+
+  async abortingSince(changedBefore: number, limit: number): Promise<JobRecord[]> {
+    return (this.#stmt.abortingSince.all(changedBefore, limit) as JobRow[]).map(toJob);
   }
 
   async getJob(id: string): Promise<JobRecord | null> {

@@ -131,6 +131,11 @@ export interface Store {
   latestJob(actId: string, kind: 'build' | 'run', userId?: string): Promise<JobRecord | null>;
   /** Unfinished jobs whose last append, heartbeat or status change is older than `activeBefore` (oldest first). */
   staleJobs(activeBefore: number, limit: number): Promise<JobRecord[]>;
+  /**
+   * ABORTING jobs whose status changed to ABORTING before `changedBefore` (graceful aborts past their grace
+   * period), the oldest first. Appends do not move that time: the grace period runs from the abort.
+   */
+  abortingSince(changedBefore: number, limit: number): Promise<JobRecord[]>;
   /** A page of a user's jobs (the lists of GET /v2/actor-builds, /v2/acts/:actorId/runs, ...). */
   listJobs(query: JobListQuery): Promise<JobPage>;
   /** The distinct build numbers of a user's builds of one actor (for the actor's versions). */

@@ -1,5 +1,5 @@
 /**
- * Store contract, part two: finding and removing jobs (listJobs, buildNumbers, deleteJob). Called from
+ * Store contract, part two: finding and removing jobs (listJobs, buildNumbers, deleteJob, abortingSince). Called from
  * storeContract with its `withStore`, so it runs against every backend.
  */
 import { describe, test } from 'node:test';
@@ -119,6 +119,49 @@ export function storeJobListContract(withStore: WithStore): void {
         const reopened = await sut.reopen();
         assert.equal(await reopened.getJob(a.id), null, 'the delete is durable');
         assert.ok(await reopened.getJob(b.id));
+      });
+    });
+  });
+
+  describe('graceful aborts', () => {
+    /** Resolves once the clock has passed `t` (the store stamps changes with it). */
+    const after = async (t: number) => {
+      while (Date.now() <= t) await new Promise((r) => setTimeout(r, 1));
+    };
+
+    test('abortingSince: ABORTING jobs by when they became ABORTING; appends, messages and other statuses do not count', async () => {
+      await withStore({}, async (sut) => {
+        const { store } = sut;
+        const first = makeJob({ userId: U1, startedAt: Date.now() - 60_000 });
+        const second = makeJob({ userId: U1, startedAt: Date.now() - 60_000 });
+        const running = makeJob({ userId: U1, startedAt: Date.now() - 60_000 });
+        const done = makeJob({ userId: U1, startedAt: Date.now() - 60_000 });
+        for (const j of [first, second, running, done]) await store.createJob(j);
+        assert.deepEqual(await store.abortingSince(Date.now() + 1, 10), [], 'nothing is ABORTING yet, however old');
+
+        await store.updateJobStatus(first.id, 'RUNNING', { status: 'ABORTING' });
+        const t1 = Date.now();
+        await after(t1);
+        await store.updateJobStatus(second.id, 'RUNNING', { status: 'ABORTING' });
+        await store.updateJobStatus(done.id, 'RUNNING', { status: 'ABORTING' });
+        await store.updateJobStatus(done.id, 'ABORTING', { status: 'ABORTED', finishedAt: Date.now() });
+        const t2 = Date.now();
+        await after(t2);
+        // Activity after the abort: output, a heartbeat, a new message. None of it restarts the grace period.
+        await store.append(first.id, Buffer.from('still shutting down\n'));
+        await store.append(second.id, Buffer.alloc(0));
+        assert.ok(await store.updateJobStatus(second.id, 'ABORTING', { status: 'ABORTING', statusMessage: 'Stopping' }));
+
+        assert.deepEqual(ids(await store.abortingSince(t1 + 1, 10)), [first.id]);
+        assert.deepEqual(ids(await store.abortingSince(t2 + 1, 10)), [first.id, second.id], 'oldest abort first');
+        assert.deepEqual(ids(await store.abortingSince(t2 + 1, 1)), [first.id], 'at most `limit`');
+        const [found] = await store.abortingSince(t1 + 1, 10);
+        assert.deepEqual(found, await store.getJob(first.id), 'whole job records');
+        assert.deepEqual(ids(await store.staleJobs(t1 + 1, 10)), [running.id], 'for inactivity, the append and the heartbeat did count');
+
+        await store.close();
+        const reopened = await sut.reopen();
+        assert.deepEqual(ids(await reopened.abortingSince(t2 + 1, 10)), [first.id, second.id], 'the time of the abort is durable');
       });
     });
   });
