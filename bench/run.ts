@@ -3,8 +3,10 @@
 //   bash bench/setup.sh          # nginx-light, libnginx-mod-nchan, wrk from Debian (once)
 //   npm run bench [-- rows...] [-- --record]
 //
-// Rows: get100k get4k fanout crowd ingest capacity runner scaleout (default: all; scaleout uses the
-// machine's PostgreSQL and Redis, BUILDLOG_BENCH_DATABASE_URL / BUILDLOG_BENCH_REDIS_URL). Conditions: one `buildlog
+// Rows: get100k get4k fanout crowd ingest capacity runner scaleout shutdown stalled firstscreen (default:
+// all; scaleout uses the machine's PostgreSQL and Redis, BUILDLOG_BENCH_DATABASE_URL /
+// BUILDLOG_BENCH_REDIS_URL; shutdown, stalled and firstscreen run bench/reliability.ts and
+// bench/viewer-render.ts and have no peer: their figures are the README's). Conditions: one `buildlog
 // serve` process (flags: --rate-limit-resource 1000000 --rate-limit-client 100000000 --max-streams
 // 100000) against nginx with `worker_processes 1`; the same load driver (wrk -t1 -c50, or this process
 // for streams) on the same machine for both sides. With --record the report is also written to
@@ -30,7 +32,7 @@ import { TOKEN, cpuSecs, rssMB, sleep, startBuildlog, startNginx, type Proc } fr
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const record = args.includes('--record');
-const ALL = ['get100k', 'get4k', 'fanout', 'crowd', 'ingest', 'capacity', 'runner', 'scaleout'];
+const ALL = ['get100k', 'get4k', 'fanout', 'crowd', 'ingest', 'capacity', 'runner', 'scaleout', 'shutdown', 'stalled', 'firstscreen'];
 const rows = args.filter((a) => !a.startsWith('--'));
 const selected = rows.length ? rows : ALL;
 const WRK_SECS = 10;
@@ -233,18 +235,39 @@ async function capacityRow(): Promise<void> {
   }
 }
 
-/** bench/runner-overhead.ts: `buildlog run` on 100 MB of output against the bare command. */
-async function runnerRow(): Promise<void> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/runner-overhead.ts', '100', '3'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+/** What a bench script under bench/ prints on stdout (`node [nodeArgs] --import tsx bench/<script> [args]`). */
+function script(name: string, args: string[], nodeArgs: string[] = []): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `bench/${name}`, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let s = '';
     child.stdout.on('data', (c) => (s += c));
-    child.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`runner-overhead exited with ${code}`))));
+    child.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`${name} exited with ${code}`))));
   });
+}
+
+/** bench/runner-overhead.ts: `buildlog run` on 100 MB of output against the bare command. */
+async function runnerRow(): Promise<void> {
+  const text = await script('runner-overhead.ts', ['100', '3']);
   for (const line of text.trim().split('\n')) extras.push(`runner: ${line}`);
   const bare = Number(/^bare\s+([\d.]+) s/m.exec(text)![1]);
   const wrapped = /^buildlog run\s+([\d.]+) s\s+ratio ([\d.]+)/m.exec(text)!;
   table.push({ workload: '`buildlog run` on 100 MB of output', peer: 'the bare command', peerFigure: `${bare.toFixed(2)} s`, ours: `${wrapped[1]} s`, ratio: Number(wrapped[2]), target: { kind: 'max', value: 1.5 } });
+}
+
+/** bench/reliability.ts: SIGTERM to exit with live, stalled and appending clients (README: Reliability). */
+async function shutdownRow(): Promise<void> {
+  extras.push((await script('reliability.ts', ['shutdown', '5'])).trim());
+}
+
+/** bench/reliability.ts: memory growth while 200 MiB pass a stalled follower, against a reading follower alone. */
+async function stalledRow(): Promise<void> {
+  extras.push((await script('reliability.ts', ['stalled'], ['--expose-gc'])).trim());
+}
+
+/** bench/viewer-render.ts: the viewer's first screen of a finished 5,000,000-character log (README: Log viewer). */
+async function firstScreenRow(): Promise<void> {
+  const text = await script('viewer-render.ts', ['--runs', '5', '--first-screen-only']);
+  for (const line of text.trim().split('\n')) extras.push(`viewer: ${line}`);
 }
 
 const DATABASE_URL = process.env.BUILDLOG_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -345,6 +368,9 @@ async function main(): Promise<void> {
     capacity: capacityRow,
     runner: runnerRow,
     scaleout: scaleOutRow,
+    shutdown: shutdownRow,
+    stalled: stalledRow,
+    firstscreen: firstScreenRow,
   };
   for (const name of selected) {
     if (!steps[name]) throw new Error(`unknown row ${name}; rows: ${ALL.join(' ')}`);

@@ -5,7 +5,7 @@
  *  - scrolling that log: frame intervals while it is scrolled a screen per frame;
  *  - follow mode: a running job appended at 1,000 and 10,000 lines/s, how far the page trails.
  *
- *   npx tsx bench/viewer-render.ts [--runs 5]
+ *   npx tsx bench/viewer-render.ts [--runs 5] [--first-screen-only]
  */
 import type { Page } from 'playwright-core';
 import { launchChromium } from '../test/helpers/browser.js';
@@ -21,6 +21,7 @@ async function appendAll(server: TestServer, id: string, bytes: Buffer) {
 
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
+const FIRST_SCREEN_ONLY = process.argv.includes('--first-screen-only');
 
 interface Hooks {
   metrics: { firstScreenMs: number | null };
@@ -146,6 +147,7 @@ async function main() {
     const at = (k: keyof (typeof results)[number]) => ms(median(results.map((r) => r[k])));
     console.log(`  medians: page HTML in ${at('responseEnd')}, scripts ready ${at('domContentLoaded')}, job object ${at('job')}, log response ${at('logResponse')}, last log byte ${at('logEnd')}, first screen ${at('firstScreen')}`);
     console.log(`  rows in the DOM: ${(await hooks(page)).renderedRows}`);
+    if (FIRST_SCREEN_ONLY) return;
 
     const frames = await scrollFrames(page);
     console.log(`scrolling it a screen per frame, ${frames.frames} frames: interval p50 ${frames.p50.toFixed(1)} ms, p95 ${frames.p95.toFixed(1)} ms, max ${frames.max.toFixed(1)} ms`);

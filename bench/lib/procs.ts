@@ -16,7 +16,7 @@ export interface Proc {
   url: string;
   /** The process that serves requests (the nginx worker, not its master). */
   pid: number;
-  stop(): Promise<void>;
+  stop(): Promise<Stopped>;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,11 +45,19 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   throw new Error(`nothing listens on ${port}`);
 }
 
-function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+/** How long a process took from the signal to its exit, and whether it had to be killed (after 15 s). */
+export interface Stopped {
+  secs: number;
+  forced: boolean;
+}
+
+function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<Stopped> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ secs: 0, forced: false });
   return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('exit', () => (clearTimeout(force), resolve()));
+    const started = performance.now();
+    let forced = false;
+    const force = setTimeout(() => ((forced = true), child.kill('SIGKILL')), 15_000);
+    child.once('exit', () => (clearTimeout(force), resolve({ secs: (performance.now() - started) / 1000, forced })));
     child.kill(signal);
   });
 }
@@ -80,8 +88,9 @@ export async function startBuildlog(extra: string[] = [], nodeArgs: string[] = [
     url,
     pid: child.pid!,
     async stop() {
-      await stopChild(child);
+      const stopped = await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
+      return stopped;
     },
   };
 }
@@ -125,8 +134,9 @@ http {
     url: `http://127.0.0.1:${port}`,
     pid: worker,
     async stop() {
-      await stopChild(child, 'SIGQUIT');
+      const stopped = await stopChild(child, 'SIGQUIT');
       rmSync(dir, { recursive: true, force: true });
+      return stopped;
     },
   };
 }
