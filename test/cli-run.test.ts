@@ -1,6 +1,7 @@
 // `buildlog run` as users run it: the real CLI in a child process, wrapping real commands, against a real server.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { ApifyClient } from 'apify-client';
 import { runCli, spawnServer, type ServerProcess } from './helpers/cli.js';
@@ -119,6 +120,29 @@ describe('buildlog run', () => {
     assert.equal(unstamp(await rawLog(id)), cli.stdout().toString(), 'the log has what the command printed');
     const pid = Number(/pid=(\d+)/.exec(cli.stdout().toString())?.[1]);
     if (pid) await until(() => !alive(pid), 'the command to be gone');
+  });
+
+  test('a quiet command: an empty append (heartbeat) every --heartbeat seconds, 60 by default', async () => {
+    // The runner's own interval is what is under test; 1 s instead of the default minute keeps the test short.
+    const beats: { url: string; at: number }[] = [];
+    const onRequest = (req: IncomingMessage) => {
+      if (req.method === 'POST' && req.url?.endsWith('/chunks') && req.headers['content-length'] === '0') beats.push({ url: req.url, at: Date.now() });
+    };
+    server.app.server.on('request', onRequest);
+    try {
+      const { cli, id, pid } = await startReady(['--heartbeat', '1', ...node(LONG_RUNNING)]);
+      await until(() => beats.length >= 3, 'three heartbeats');
+      cli.child.kill('SIGTERM');
+      assert.equal(await cli.wait(), 143, cli.stderr());
+      assert.ok(beats.every((b) => b.url === `/v2/logs/${id}/chunks`), 'the heartbeats go to the job\'s log');
+      // Not more often than asked: one per quiet second at most (the server sees them a little apart from when they left).
+      for (let i = 1; i < beats.length; i++) assert.ok(beats[i]!.at - beats[i - 1]!.at >= 800, `heartbeats ${beats[i]!.at - beats[i - 1]!.at} ms apart`);
+      assert.equal(unstamp(await rawLog(id)), `pid=${pid}\nready\n`, 'a heartbeat adds nothing to the log');
+    } finally {
+      server.app.server.off('request', onRequest);
+    }
+    const help = await runCli(['run', '--help'], env);
+    assert.match(help.stdout.replace(/\s+/g, ' '), /--heartbeat <secs> [^-]*\(default: "60"\)/);
   });
 
   for (const [signal, code] of [

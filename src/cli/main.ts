@@ -69,6 +69,7 @@ const runCommand = program
   .addOption(new Option('--no-timestamps', 'send output bytes as they come, without a timestamp per line'))
   .addOption(new Option('--allow-offline', 'run the command even when the server cannot be reached (no log)'))
   .addOption(new Option('--flush-timeout <secs>', 'after the command ends, keep trying to deliver its output this long').default('300'))
+  .addOption(new Option('--heartbeat <secs>', 'while the command prints nothing, an empty append this often tells the server it is alive').default('60'))
   .addOption(new Option('--memory-buffer <bytes>', 'undelivered output kept in memory before it spills to a temp file').default(String(32 * 1024 * 1024)))
   .addOption(new Option('--pass-token', 'let the command inherit BUILDLOG_TOKEN (by default it is removed from its environment)'))
   .passThroughOptions()

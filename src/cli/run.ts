@@ -21,6 +21,7 @@ export interface RunFlags extends ClientFlags, MaskFlags {
   timestamps: boolean;
   allowOffline?: boolean;
   flushTimeout: string;
+  heartbeat: string;
   memoryBuffer: string;
   passToken?: boolean;
 }
@@ -58,6 +59,7 @@ async function runWrapped(command: string, args: string[], flags: RunFlags): Pro
   const timeoutSecs = seconds('--timeout', flags.timeout, Number.MIN_VALUE);
   const killAfterMs = seconds('--kill-after', flags.killAfter, 0)! * 1000;
   const flushTimeoutMs = seconds('--flush-timeout', flags.flushTimeout, 0)! * 1000;
+  const heartbeatMs = seconds('--heartbeat', flags.heartbeat, Number.MIN_VALUE)! * 1000;
   if (!/^\d+$/.test(flags.memoryBuffer) || Number(flags.memoryBuffer) < 1) {
     throw new UsageError(`--memory-buffer must be a number of bytes, got "${flags.memoryBuffer}"`);
   }
@@ -87,6 +89,7 @@ async function runWrapped(command: string, args: string[], flags: RunFlags): Pro
         kind,
         jobId: job.id,
         memoryLimit: Number(flags.memoryBuffer),
+        heartbeatMs,
         onWarning: say,
         onTerminal: (status) => onApiTerminal(status as JobStatus),
       })
