@@ -1,7 +1,7 @@
 #!/bin/sh
 # The system packages the tests need, from Debian: Chromium for the viewer's browser tests (Playwright never
 # downloads a browser here) and the Prometheus project's Python parser for the metrics tests
-# (python3-prometheus-client). `npm test` runs this first (`pretest`), so the README's `npm ci && npm test`
+# (python3-prometheus-client), and strace, which counts the server's fsyncs in test/reliability-commits.test.ts. `npm test` runs this first (`pretest`), so the README's `npm ci && npm test`
 # is all a fresh machine needs; .ci/run runs that same command.
 set -eu
 chromium="${BUILDLOG_CHROMIUM:-/usr/bin/chromium}"
@@ -9,6 +9,7 @@ chromium="${BUILDLOG_CHROMIUM:-/usr/bin/chromium}"
 missing=""
 [ -x "$chromium" ] || missing="$missing chromium"
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing="$missing python3-prometheus-client"
+command -v strace >/dev/null 2>&1 || missing="$missing strace"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -16,7 +17,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
   # shellcheck disable=SC2086 # one word per package
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-  [ -x "$chromium" ] && /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null && exit 0
+  [ -x "$chromium" ] && /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null && command -v strace >/dev/null 2>&1 && exit 0
 fi
 
 echo "The tests need Debian's$missing." >&2
