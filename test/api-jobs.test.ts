@@ -283,7 +283,7 @@ describe('job objects and lifecycle', () => {
       for (const status of ['SUCCEEDED', 'FAILED', 'ABORTED']) {
         const id = await createJob(server);
         const done = await data(await finish(server, id, status));
-        await sleep(5);
+        await sleep(5); // the clock moves on, so that an abort that changed anything would show a later time
         assert.deepEqual(await data(await call(`/v2/actor-builds/${id}/abort`, { method: 'POST' })), done);
       }
     });

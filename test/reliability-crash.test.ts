@@ -217,7 +217,7 @@ describe('inactivity timeout', () => {
         assert.equal(res.status, 200, await res.clone().text());
         assert.deepEqual(((await res.json()) as { data: object }).data, { id: alive, offset: 0, length: 0, duplicate: false });
         beats++;
-        await sleep(250);
+        await sleep(250); // the producer's heartbeat interval: the period is the behaviour under test
       }
     })();
 

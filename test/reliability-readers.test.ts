@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { scrape, value } from './helpers/metrics.js';
 import { createJob, finish, startTestServer, type TestServer } from './helpers/server.js';
 
 const MIB = 1024 * 1024;
@@ -25,9 +26,9 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(predicate: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
@@ -175,7 +176,8 @@ describe('slow readers', () => {
     normalReq.end();
     await until(() => normal.status !== 0, 'the normal follower\'s response head');
     assert.equal(normal.status, 200);
-    await sleep(200);
+    // Both followers are following (the stalled one's request has been taken) before anything is appended.
+    await until(async () => value(await scrape(server!), 'buildlog_live_followers') === 2, 'both followers to be registered');
 
     const baseline = await liveMemory();
     let peakLive = 0;

@@ -55,6 +55,8 @@ class RawResponse {
   complete = false;
   error: Error | null = null;
   socketClosed = false;
+  /** An interim `100 Continue` arrived (the server has read the request's head and wants its body). */
+  continued = false;
   readonly head: Promise<void>;
   readonly closed: Promise<void>;
   readonly #parts: Buffer[] = [];
@@ -92,7 +94,13 @@ class RawResponse {
         const end = buf.indexOf('\r\n\r\n', i);
         if (end < 0) break;
         const [statusLine, ...lines] = buf.toString('latin1', i, end).split('\r\n');
-        this.status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1]);
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1]);
+        if (status === 100) {
+          this.continued = true;
+          i = end + 4;
+          continue;
+        }
+        this.status = status;
         for (const line of lines) {
           const colon = line.indexOf(':');
           this.headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
@@ -246,14 +254,16 @@ describe('SIGTERM', () => {
     const slow = new RawResponse(slowSocket);
     slowSocket.write(
       `POST /v2/logs/${slowId}/chunks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n` +
-        `Content-Type: application/octet-stream\r\nX-Log-Offset: 0\r\nContent-Length: ${slowBody.length}\r\n\r\n`,
+        `Content-Type: application/octet-stream\r\nX-Log-Offset: 0\r\nContent-Length: ${slowBody.length}\r\nExpect: 100-continue\r\n\r\n`,
     );
+    // The server has read the head (it answers 100 Continue): the request is under way.
+    await until(() => slow.continued, 'the server to take the append');
     slowSocket.write(slowBody.subarray(0, slowBody.length / 2));
-    await sleep(200);
 
     const signalled = Date.now();
     const exited = server.stop('SIGTERM');
-    await sleep(300);
+    // The rest of the body once the server is closing: its live streams have begun to end.
+    await until(() => followers.some((f) => f.res.complete || f.res.socketClosed), 'the shutdown to begin');
     slowSocket.write(slowBody.subarray(slowBody.length / 2));
     const code = await Promise.race([exited, deadline(20_000, 'no exit within 20 s')]);
     const exitMs = Date.now() - signalled;
