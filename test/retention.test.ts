@@ -1,6 +1,8 @@
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { countChars, DEFAULT_RETENTION_CHARS, planTrim, type StoredChunk } from '../src/core/retention.js';
+import { rawRequest, type RawResponse } from './helpers/http.js';
+import { append, createJob, startTestServer, type TestServer } from './helpers/server.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -198,6 +200,76 @@ describe('planTrim', () => {
         if (end <= plan.start) assert.ok(c.offset < plan.dropBefore, `round ${round}: chunk at ${c.offset} kept`);
         if (end > plan.start) assert.ok(c.offset >= plan.dropBefore, `round ${round}: chunk at ${c.offset} deleted`);
       }
+    }
+  });
+});
+
+// The window as the server keeps and serves it.
+
+/** A GET/HEAD on a fresh connection. */
+const raw = (server: { url: string }, method: string, path: string, headers: Record<string, string> = {}): Promise<RawResponse> =>
+  rawRequest(server, method, path, { headers, agent: false });
+const text = (b: Buffer) => b.toString('utf8');
+
+describe('retention window', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer(); // the default: the trailing 5,000,000 characters
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  test('6,000,000 characters keep the trailing 5,000,000, at absolute offsets', async () => {
+    assert.equal(server.app.initialConfig.bodyLimit, 8 * 1024 * 1024);
+    // 500,000 lines of 12 characters: "L0000000012\n" names the line, so every slice is recognisable.
+    const full = Array.from({ length: 500_000 }, (_, i) => `L${String(i).padStart(10, '0')}\n`).join('');
+    assert.equal(full.length, 6_000_000);
+    const id = await createJob(server);
+    const CHUNK = 750_000;
+    for (let at = 0; at < full.length; at += CHUNK) {
+      const res = await append(server, id, full.slice(at, at + CHUNK), at);
+      assert.equal(res.status, 200);
+    }
+    const plain = await raw(server, 'GET', `/v2/logs/${id}`);
+    assert.equal(plain.status, 200);
+    assert.equal(plain.headers['x-log-offset'], '1000000');
+    // The stripped view says what was dropped, in one line before the trailing 5,000,000 characters.
+    const notice = '[buildlog] 1000000 bytes at the start of this log were dropped: it keeps the last 5000000 characters.\n';
+    assert.ok(text(plain.body) === notice + full.slice(1_000_000), 'the body is the notice, then the trailing 5,000,000 characters');
+    const plainRaw = await raw(server, 'GET', `/v2/logs/${id}?raw=1`);
+    assert.equal(plainRaw.body.length, 5_000_000, 'raw=1: the trailing 5,000,000 characters alone');
+
+    const resumed = await raw(server, 'GET', `/v2/logs/${id}?raw=1`, { range: 'bytes=4200000-' });
+    assert.equal(resumed.status, 206);
+    assert.equal(resumed.headers['content-range'], 'bytes 4200000-5999999/6000000');
+    assert.equal(resumed.headers['x-log-offset'], '4200000');
+    assert.ok(text(resumed.body) === full.slice(4_200_000), 'resumed at the absolute offset');
+
+    // A range that starts before the window starts at the window.
+    const early = await raw(server, 'GET', `/v2/logs/${id}?raw=1`, { range: 'bytes=10-' });
+    assert.equal(early.status, 206);
+    assert.equal(early.headers['content-range'], 'bytes 1000000-5999999/6000000');
+    assert.equal(early.body.length, 5_000_000);
+
+    // The log keeps growing at its absolute length.
+    assert.equal((await append(server, id, 'tail\n', 6_000_000)).status, 200);
+    const tail = await raw(server, 'GET', `/v2/logs/${id}?raw=1`, { range: 'bytes=-17' });
+    assert.equal(text(tail.body), 'L0000499999\ntail\n');
+    assert.equal(tail.headers['content-range'], 'bytes 5999988-6000004/6000005');
+  });
+
+  test('the window counts characters, not bytes', async () => {
+    const small = await startTestServer({ retentionChars: 5 });
+    try {
+      const id = await createJob(small);
+      await append(small, id, '€€€'); // 3 characters, 9 bytes
+      await append(small, id, 'abcd'); // 7 characters: the first 2 (6 bytes) fall out
+      const res = await raw(small, 'GET', `/v2/logs/${id}?raw=1`);
+      assert.equal(text(res.body), '€abcd');
+      assert.equal(res.headers['x-log-offset'], '6');
+    } finally {
+      await small.stop();
     }
   });
 });
