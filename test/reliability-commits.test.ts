@@ -1,8 +1,9 @@
 // What the README says of commits, on the real `buildlog serve` (dist/) and its SQLite file: WAL mode;
 // `synchronous=FULL` by default, so every commit fsyncs the WAL (`--fsync no`: NORMAL, the WAL is synced
 // at checkpoints only); group commit, so concurrent appends share commits; and an append is acknowledged
-// only once its commit is visible to another connection on the file. The server runs under strace, which
-// counts its fsync/fdatasync calls on `buildlog.db-wal` (Debian's strace: scripts/ensure-test-tools.sh).
+// only once it is durable: its commit is visible to another connection on the file, and a flush of the
+// WAL ended between the request and its answer. The server runs under strace, which records its
+// fsync/fdatasync calls on `buildlog.db-wal` with their times (Debian's strace: scripts/ensure-test-tools.sh).
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,12 +22,18 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** `buildlog serve` under strace; stop() ends the server (not strace, which would leave it running) and counts WAL syncs. */
+/** A flush of the WAL, from its start to its end (epoch milliseconds, as strace -ttt -T reports them). */
+interface WalFlush {
+  start: number;
+  end: number;
+}
+
+/** `buildlog serve` under strace; stop() ends the server (not strace, which would leave it running) and returns its WAL flushes. */
 async function serveTraced(extra: string[] = []) {
   const dir = tempDir('buildlog-commits-');
   dirs.push(dir);
   const trace = join(dir, 'fsync.trace');
-  const strace = ['strace', '-f', '-qq', '-y', '--seccomp-bpf', '-e', 'trace=fsync,fdatasync', '-o', trace];
+  const strace = ['strace', '-f', '-qq', '-y', '-ttt', '-T', '--seccomp-bpf', '-e', 'trace=fsync,fdatasync', '-o', trace];
   const data = join(dir, 'data');
   const server = await spawnServer(['--data', data, '--rate-limit-resource', '1000000', ...extra], { BUILDLOG_TOKEN: TOKEN }, 20_000, {
     command: [...strace, process.execPath, BIN],
@@ -40,13 +47,18 @@ async function serveTraced(extra: string[] = []) {
     url: server.url,
     reader,
     logLength: (id: string) => (reader.prepare('SELECT log_length AS n FROM jobs WHERE id = ?').get(id) as { n: number }).n,
-    async stop(): Promise<number> {
+    async stop(): Promise<WalFlush[]> {
       reader.close();
       const exited = new Promise((r) => server.child.once('close', r));
       process.kill(pid, 'SIGTERM');
       await exited;
       pids.delete(pid);
-      return readFileSync(trace, 'utf8').split('\n').filter((l) => /^\d+\s+f(data)?sync\(\d+<[^>]*\/buildlog\.db-wal>\)\s+=\s+0/.test(l)).length;
+      const flushes: WalFlush[] = [];
+      for (const line of readFileSync(trace, 'utf8').split('\n')) {
+        const m = /^\d+\s+(\d+\.\d+) f(?:data)?sync\(\d+<[^>]*\/buildlog\.db-wal>\)\s+=\s+0 <(\d+\.\d+)>/.exec(line);
+        if (m) flushes.push({ start: Number(m[1]) * 1000, end: (Number(m[1]) + Number(m[2])) * 1000 });
+      }
+      return flushes;
     },
   };
 }
@@ -59,48 +71,65 @@ async function createJob(server: Traced): Promise<string> {
   return ((await res.json()) as { data: { id: string } }).data.id;
 }
 
-/** Appends a line; once acknowledged, the other connection must see the log at least as long as the answer says. */
-async function appendChecked(server: Traced, id: string, line: string): Promise<void> {
+const now = () => performance.timeOrigin + performance.now();
+
+/**
+ * Appends a line; once acknowledged, the other connection must see the log at least as long as the
+ * answer says. Returns when the request left and when its answer arrived.
+ */
+async function appendChecked(server: Traced, id: string, line: string): Promise<{ sent: number; acked: number }> {
+  const sent = now();
   const res = await fetch(`${server.url}/v2/logs/${id}/chunks`, { method: 'POST', headers, body: line });
+  const acked = now();
   assert.equal(res.status, 200);
-  const acked = Number(res.headers.get('x-log-length'));
+  const length = Number(res.headers.get('x-log-length'));
   const stored = server.logLength(id);
-  assert.ok(stored >= acked, `acknowledged ${acked} bytes, the file holds ${stored}`);
+  assert.ok(stored >= length, `acknowledged ${length} bytes, the file holds ${stored}`);
+  return { sent, acked };
 }
+
+/** The appends during which no flush of the WAL began after the request left and ended before its answer (1 ms either side for the two clocks). */
+const unflushed = (windows: { sent: number; acked: number }[], flushes: WalFlush[]) =>
+  windows.filter((w) => !flushes.some((f) => f.start >= w.sent - 1 && f.end <= w.acked + 1));
 
 const commits = async (server: Traced) => histogramCount(await scrape(server), 'buildlog_store_commit_duration_seconds');
 
-/** 20 appends one after the other, then 10 rounds of 20 at once (one per job); commit counts of each phase. */
+/** 20 appends one after the other, then 10 rounds of 20 at once (one per job); commit counts of each phase and every append's window. */
 async function load(server: Traced) {
   const ids = await Promise.all(Array.from({ length: 20 }, () => createJob(server)));
+  const windows: { sent: number; acked: number }[] = [];
   const c0 = await commits(server);
-  for (let i = 0; i < 20; i++) await appendChecked(server, ids[0]!, `sequential line ${i}\n`);
+  for (let i = 0; i < 20; i++) windows.push(await appendChecked(server, ids[0]!, `sequential line ${i}\n`));
   const c1 = await commits(server);
-  for (let round = 0; round < 10; round++) await Promise.all(ids.map((id, i) => appendChecked(server, id, `round ${round} job ${i}\n`)));
+  for (let round = 0; round < 10; round++) windows.push(...(await Promise.all(ids.map((id, i) => appendChecked(server, id, `round ${round} job ${i}\n`)))));
   const c2 = await commits(server);
-  return { sequential: c1 - c0, concurrent: c2 - c1, total: c2 };
+  return { sequential: c1 - c0, concurrent: c2 - c1, total: c2, windows };
 }
 
 describe('commits', () => {
   test('WAL, synchronous=FULL (a WAL fsync per commit), group commit, acknowledged only once committed', { timeout: 120_000 }, async (t) => {
     const server = await serveTraced();
     assert.equal(server.reader.pragma('journal_mode', { simple: true }), 'wal');
-    const { sequential, concurrent, total } = await load(server);
+    const { sequential, concurrent, total, windows } = await load(server);
     // One after the other, each append has a commit of its own.
     assert.equal(sequential, 20);
     // 200 appends that arrive together share commits.
     assert.ok(concurrent >= 1 && concurrent < 200, `${concurrent} commits for 200 concurrent appends`);
-    const walSyncs = await server.stop();
-    t.diagnostic(`commits: ${sequential} for 20 sequential appends, ${concurrent} for 200 concurrent ones; ${walSyncs} WAL fsyncs for ${total} commits`);
-    assert.ok(walSyncs >= total, `${walSyncs} fsyncs of the WAL for ${total} commits`);
+    const flushes = await server.stop();
+    t.diagnostic(`commits: ${sequential} for 20 sequential appends, ${concurrent} for 200 concurrent ones; ${flushes.length} WAL fsyncs for ${total} commits`);
+    assert.ok(flushes.length >= total, `${flushes.length} fsyncs of the WAL for ${total} commits`);
+    // Durable before acknowledged: a flush of the WAL ran inside every append's request.
+    assert.equal(unflushed(windows, flushes).length, 0, `of ${windows.length} appends, ${unflushed(windows, flushes).length} were answered without a flush of the WAL during them`);
   });
 
   test('--fsync no: synchronous=NORMAL, the WAL is not synced at each commit', { timeout: 120_000 }, async (t) => {
     const server = await serveTraced(['--fsync', 'no']);
     assert.equal(server.reader.pragma('journal_mode', { simple: true }), 'wal');
-    const { total } = await load(server);
-    const walSyncs = await server.stop();
-    t.diagnostic(`${walSyncs} WAL fsyncs for ${total} commits`);
-    assert.ok(walSyncs < total / 2, `${walSyncs} fsyncs of the WAL for ${total} commits`);
+    const { total, windows } = await load(server);
+    const flushes = await server.stop();
+    t.diagnostic(`${flushes.length} WAL fsyncs for ${total} commits; ${unflushed(windows, flushes).length} of ${windows.length} appends answered without one`);
+    assert.ok(flushes.length < total / 2, `${flushes.length} fsyncs of the WAL for ${total} commits`);
+    // So the check above can fail: without fsync, appends are answered with no flush during them.
+    assert.ok(unflushed(windows, flushes).length > windows.length / 2);
   });
 });
