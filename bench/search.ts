@@ -1,12 +1,36 @@
-// Log search: latency over many retained logs, and what the background index costs appends.
-//   node --import tsx bench/search.ts [logs=1000] [kibPerLog=100] [searches=60] [ingestMiB=100] [ingestRounds=3]
+// Log search: latency over many retained logs, and what the index costs appends.
+//   node --import tsx bench/search.ts [logs=1000] [kibPerLog=100] [searches=60] [ingestMiB=100] [ingestRounds=3] [sqlite|pg]
 // Part 1 fills a server with `logs` logs of `kibPerLog` KiB of compiler-like lines, waits for the index,
 // then times GET /v2/logs/search for a rare, a medium and a common word (p50, p95).
-// Part 2 times bench/ingest.ts's workload (one log, 4 MiB appends over HTTP) with the indexer running
-// and with it idle (--search-index-lazy), alternating rounds, and prints the ratio of the medians.
+// Part 2 times bench/ingest.ts's workload (one log, 4 MiB appends over HTTP) with the index kept and
+// without (--search-index-lazy: nothing is indexed before a search), alternating rounds, and prints the
+// ratio of the medians. `pg`: the server stores in the machine's PostgreSQL (BUILDLOG_BENCH_DATABASE_URL),
+// a schema of its own per server, where appends index in their own transaction (pg_trgm).
+import pg from 'pg';
+import { newId } from '../src/core/ids.js';
+import type { Config } from '../src/server/config.js';
 import { api, append, createJob, startTestServer, type TestServer } from '../test/helpers/server.js';
 
 const [logs, kibPerLog, searches, ingestMiB, ingestRounds] = [1000, 100, 60, 100, 3].map((d, i) => Number(process.argv[2 + i] ?? d));
+const backend = process.argv[7] ?? 'sqlite';
+const DATABASE_URL = process.env.BUILDLOG_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A server on the chosen backend; `stop` also drops its PostgreSQL schema. */
+async function startServer(overrides: Partial<Config>): Promise<TestServer> {
+  if (backend !== 'pg') return startTestServer(overrides);
+  const schema = `buildlog_bench_${newId().toLowerCase()}`;
+  const server = await startTestServer({ ...overrides, databaseUrl: DATABASE_URL, databaseSchema: schema });
+  return {
+    ...server,
+    async stop() {
+      await server.stop();
+      const db = new pg.Client({ connectionString: DATABASE_URL });
+      await db.connect();
+      await db.query(`DROP SCHEMA ${schema} CASCADE`);
+      await db.end();
+    },
+  };
+}
 
 // mulberry32: a small seeded generator, so every run logs the same text.
 let seed = 42;
@@ -39,7 +63,7 @@ const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Ma
 const median = (xs: number[]) => percentile(xs, 50);
 
 async function searchPart(): Promise<void> {
-  const server = await startTestServer({ rateLimitPerResource: 1_000_000, rateLimitPerClient: 100_000_000 });
+  const server = await startServer({ rateLimitPerResource: 1_000_000, rateLimitPerClient: 100_000_000 });
   const call = api(server, server.token);
   const t0 = performance.now();
   for (let i = 0; i < logs; i++) {
@@ -57,7 +81,7 @@ async function searchPart(): Promise<void> {
     if (body.data.total >= planted) break;
   }
   const indexed = performance.now();
-  console.log(`${logs} logs x ${kibPerLog} KiB: appended in ${((filled - t0) / 1000).toFixed(1)} s; index caught up ${((indexed - filled) / 1000).toFixed(1)} s later`);
+  console.log(`${backend}: ${logs} logs x ${kibPerLog} KiB: appended in ${((filled - t0) / 1000).toFixed(1)} s; index caught up ${((indexed - filled) / 1000).toFixed(1)} s later`);
   for (const q of ['ECONNRESET', 'DeprecationWarning', 'optimize']) {
     const times: number[] = [];
     let total = 0;
@@ -75,7 +99,7 @@ async function searchPart(): Promise<void> {
 
 /** MiB/s of bench/ingest.ts's workload on a fresh server. */
 async function ingestOnce(lazy: boolean): Promise<number> {
-  const server: TestServer = await startTestServer({ rateLimitPerResource: 1_000_000, searchIndexLazy: lazy });
+  const server = await startServer({ rateLimitPerResource: 1_000_000, searchIndexLazy: lazy });
   const id = await createJob(server);
   const line = Buffer.from('2026-11-29T19:20:54.714Z some build output line, typical length of a compiler message\n');
   const chunk = Buffer.alloc(4096 * 1024);

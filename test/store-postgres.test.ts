@@ -10,6 +10,7 @@ import { PostgresStore } from '../src/store/postgres.js';
 import { SCHEMA_VERSION } from '../src/store/postgres-schema.js';
 import type { Store } from '../src/store/store.js';
 import { makeJob, makeUser, storeContract } from './contracts/store.contract.js';
+import { waitFor } from './helpers/server.js';
 
 const DATABASE_URL = process.env.BUILDLOG_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -29,7 +30,8 @@ storeContract('PostgresStore', async ({ retentionChars }) => {
   const schema = freshSchema();
   const opened: Store[] = [];
   const openOne = async (): Promise<Store> => {
-    const s = await PostgresStore.open({ url: DATABASE_URL, schema, retentionChars });
+    // As the server opens it: new logs are indexed as they are written.
+    const s = await PostgresStore.open({ url: DATABASE_URL, schema, retentionChars, indexLogs: true });
     opened.push(s);
     return s;
   };
@@ -114,23 +116,29 @@ describe('PostgresStore specifics', () => {
     }
   });
 
-  test('a version 1 schema is migrated: an ABORTING job counts its grace period from its last activity', async () => {
+  test('a version 1 schema is migrated: an ABORTING job counts its grace period from its last activity; its logs are found, then indexed', async () => {
     const schema = freshSchema();
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect();
     try {
       const store = await PostgresStore.open({ url: DATABASE_URL, schema, retentionChars: 1000 });
-      const job = makeJob({ kind: 'run' });
+      const job = makeJob({ kind: 'run', userId: 'migrated000000001' });
       await store.createJob(job);
+      await store.append(job.id, Buffer.from('written by version 1\n'));
       await store.updateJobStatus(job.id, 'RUNNING', { status: 'ABORTING' });
       await store.close();
-      // What version 1 had: no status times.
+      // What version 1 had: no status times (2), no search index (3).
       await client.query(`SET search_path = ${schema}; DROP INDEX jobs_aborting; ALTER TABLE jobs DROP COLUMN status_at;
+        DROP TABLE search_blocks; DROP INDEX jobs_unindexed; ALTER TABLE jobs DROP COLUMN search_to, DROP COLUMN search_line;
         UPDATE jobs SET active_at = 5000; UPDATE meta SET value = '1' WHERE key = 'schema'`);
-      const upgraded = await PostgresStore.open({ url: DATABASE_URL, schema, retentionChars: 1000 });
+      const upgraded = await PostgresStore.open({ url: DATABASE_URL, schema, retentionChars: 1000, indexLogs: true });
       try {
         assert.deepEqual(await upgraded.abortingSince(5000, 10), []);
         assert.deepEqual((await upgraded.abortingSince(5001, 10)).map((j) => j.id), [job.id]);
+        const query = { userId: job.userId, text: 'by version', offset: 0, limit: 10, linesPerJob: 5 };
+        assert.deepEqual((await upgraded.searchLogs(query)).hits.map((h) => h.lines), [[{ line: 1, offset: 0, text: 'written by version 1' }]]);
+        await waitFor(async () => Number((await client.query('SELECT search_to FROM jobs')).rows[0].search_to) === 21, 10_000, 'the old log indexed');
+        assert.deepEqual((await upgraded.searchLogs(query)).hits.map((h) => h.lines), [[{ line: 1, offset: 0, text: 'written by version 1' }]]);
       } finally {
         await upgraded.close();
       }

@@ -26,7 +26,14 @@ export interface OpenStoreOptions {
  */
 export async function openStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<Store> {
   if (config.databaseUrl) {
-    return PostgresStore.open({ url: config.databaseUrl, schema: config.databaseSchema, retentionChars: config.retentionChars, onCommit: options.onCommit });
+    return PostgresStore.open({
+      url: config.databaseUrl,
+      schema: config.databaseSchema,
+      retentionChars: config.retentionChars,
+      onCommit: options.onCommit,
+      indexLogs: options.server === true && !config.searchIndexLazy,
+      onProblem: options.onProblem,
+    });
   }
   return new SqliteStore({
     dataDir: config.dataDir,

@@ -2,12 +2,14 @@ import { crc32 } from 'node:zlib';
 import type pg from 'pg';
 import { isTerminal, type JobStatus } from '../core/job.js';
 import { countChars, planTrim } from '../core/retention.js';
+import { readRange } from './postgres-read.js';
+import { NewBlocks, type SearchState } from './postgres-search-index.js';
 import type { AppendResult, ImportedLog } from './store.js';
 
 /**
  * The append path of the PostgreSQL store: a batch of appends (what arrived during the previous commit)
- * becomes one transaction that locks the jobs' rows, inserts new rows of bytes (never rewriting one) and
- * moves each log's retention window.
+ * becomes one transaction that locks the jobs' rows, inserts new rows of bytes (never rewriting one),
+ * moves each log's retention window and indexes the lines the batch completed for search.
  */
 
 /**
@@ -16,7 +18,7 @@ import type { AppendResult, ImportedLog } from './store.js';
  */
 const MAX_ROW = 256 * 1024;
 
-export interface LogRow {
+export interface LogRow extends SearchState {
   id: string;
   status: JobStatus;
   log_start: number;
@@ -40,12 +42,12 @@ interface NewChunk {
   size: number;
 }
 
-/** One commit's appends (the caller runs it in a transaction): locks the jobs' rows, writes new rows, trims, saves the lengths. */
+/** One commit's appends (the caller runs it in a transaction): locks the jobs' rows, writes new rows, trims, indexes, saves the lengths. */
 export async function appendBatch(c: pg.PoolClient, batch: PendingAppend[], retentionChars: number): Promise<AppendResult[]> {
   const ids = [...new Set(batch.map((p) => p.jobId))].sort();
   // Locked in id order, so two nodes locking overlapping sets cannot deadlock.
   const locked = await c.query<LogRow>(
-    'SELECT id, status, log_start, log_length, log_chars, log_crc FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE',
+    'SELECT id, status, log_start, log_length, log_chars, log_crc, search_to, search_line FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE',
     [ids],
   );
   const rows = new Map(locked.rows.map((r) => [r.id, r]));
@@ -102,15 +104,47 @@ export async function appendBatch(c: pg.PoolClient, batch: PendingAppend[], rete
     ]);
   }
   for (const row of dirty) if (row.log_chars > retentionChars) await trim(c, row, retentionChars);
+  await index(c, chunks, rows, committed);
   if (dirty.size) {
     const list = [...dirty];
     await c.query(
-      `UPDATE jobs SET log_start = u.s, log_length = u.l, log_chars = u.c, log_crc = u.crc, active_at = $6
-       FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, s, l, c, crc) WHERE jobs.id = u.id`,
-      [list.map((r) => r.id), list.map((r) => r.log_start), list.map((r) => r.log_length), list.map((r) => r.log_chars), list.map((r) => r.log_crc), Date.now()],
+      `UPDATE jobs SET log_start = u.s, log_length = u.l, log_chars = u.c, log_crc = u.crc, search_to = u.st, search_line = u.sl, active_at = $8
+       FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS u(id, s, l, c, crc, st, sl)
+       WHERE jobs.id = u.id`,
+      [
+        list.map((r) => r.id),
+        list.map((r) => r.log_start),
+        list.map((r) => r.log_length),
+        list.map((r) => r.log_chars),
+        list.map((r) => r.log_crc),
+        list.map((r) => r.search_to),
+        list.map((r) => r.search_line),
+        Date.now(),
+      ],
     );
   }
   return results;
+}
+
+/**
+ * Indexes the lines this batch completed in the indexed logs it wrote to: each log's part not indexed
+ * yet (a line still without its newline, from the table) and the batch's bytes (from memory).
+ */
+async function index(c: pg.PoolClient, chunks: NewChunk[], rows: Map<string, LogRow>, committed: Map<string, number>): Promise<void> {
+  const blocks = new NewBlocks();
+  const written = new Map<string, Buffer[]>();
+  for (const k of chunks) written.set(k.jobId, [...(written.get(k.jobId) ?? []), ...k.parts]);
+  for (const [jobId, parts] of written) {
+    const row = rows.get(jobId)!;
+    if (row.search_to === null) continue;
+    const before = committed.get(jobId)!;
+    // Retention may have dropped bytes that were not indexed yet: the window starts the index again.
+    const from = Math.max(row.search_to, row.log_start);
+    const batch = Buffer.concat(parts);
+    const bytes = from < before ? Buffer.concat([await readRange(c, jobId, from, before), batch]) : batch.subarray(from - before);
+    Object.assign(row, blocks.add(jobId, from, bytes, row.search_line, false));
+  }
+  await blocks.insert(c);
 }
 
 /**
@@ -118,7 +152,7 @@ export async function appendBatch(c: pg.PoolClient, batch: PendingAppend[], rete
  * rows at the source's offsets, its length and checksum, then retention as after an append. Resolves with the job's status.
  */
 export async function importLog(c: pg.PoolClient, jobId: string, log: ImportedLog, retentionChars: number): Promise<JobStatus> {
-  const row = (await c.query<LogRow>('SELECT id, status, log_start, log_length, log_chars, log_crc FROM jobs WHERE id = $1 FOR UPDATE', [jobId])).rows[0];
+  const row = (await c.query<LogRow>('SELECT id, status, log_start, log_length, log_chars, log_crc, search_to, search_line FROM jobs WHERE id = $1 FOR UPDATE', [jobId])).rows[0];
   if (!row) throw new Error(`There is no job ${jobId} to import a log into.`);
   if (row.log_length !== 0) throw new Error(`The log of job ${jobId} is not empty; a log is imported only into an empty one.`);
   const rows: Buffer[] = [];
@@ -137,7 +171,8 @@ export async function importLog(c: pg.PoolClient, jobId: string, log: ImportedLo
   row.log_chars = chars.reduce((a, n) => a + n, 0);
   row.log_crc = log.crc32;
   if (row.log_chars > retentionChars) await trim(c, row, retentionChars);
-  await c.query('UPDATE jobs SET log_start = $2, log_length = $3, log_chars = $4, log_crc = $5, active_at = $6 WHERE id = $1', [
+  // Searched by reading it until the catch-up (postgres-search-index.ts) has indexed it.
+  await c.query('UPDATE jobs SET log_start = $2, log_length = $3, log_chars = $4, log_crc = $5, active_at = $6, search_to = NULL, search_line = 0 WHERE id = $1', [
     jobId,
     row.log_start,
     row.log_length,
@@ -197,16 +232,6 @@ let excess = row.log_chars - retentionChars;
   }
   row.log_start = pos;
   await c.query('DELETE FROM chunks WHERE job_id = $1 AND "offset" + length(data) <= $2', [row.id, pos]);
-}
-
-export async function readRange(c: pg.PoolClient | pg.Pool, jobId: string, from: number, to: number): Promise<Buffer> {
-  if (from >= to) return Buffer.alloc(0);
-  const rows = (
-    await c.query<{ offset: number; data: Buffer }>(
-      `SELECT "offset", data FROM chunks WHERE job_id = $1 AND "offset" < $3 AND "offset" + length(data) > $2 ORDER BY "offset"`,
-      [jobId, from, to],
-    )
-  ).rows;
-  const parts = rows.map((r) => r.data.subarray(Math.max(0, from - r.offset), Math.min(r.data.length, to - r.offset)));
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  // Search blocks wholly before the window; the one it cuts stays (answers read only its retained part).
+  await c.query('DELETE FROM search_blocks WHERE job_id = $1 AND "offset" < $2 AND "end" <= $2', [row.id, pos]);
 }

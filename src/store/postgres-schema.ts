@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg';
 import { StoreOpenError } from './errors.js';
+import { ensureTrigramIndex } from './postgres-search-index.js';
 
 const APP_ID = 'buildlog';
 
@@ -59,6 +60,21 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE jobs ADD COLUMN status_at BIGINT;
   UPDATE jobs SET status_at = active_at WHERE status = 'ABORTING';
   CREATE INDEX jobs_aborting ON jobs (status_at) WHERE status = 'ABORTING';`,
+  // 3: the search index (postgres-search-index.ts). Its trigram index is made apart (ensureTrigramIndex),
+  // as the pg_trgm extension may not be available. Existing logs are not indexed yet (search_to NULL).
+  `ALTER TABLE jobs ADD COLUMN search_to BIGINT, ADD COLUMN search_line BIGINT NOT NULL DEFAULT 0;
+  CREATE INDEX jobs_unindexed ON jobs (id) WHERE search_to IS NULL;
+  CREATE TABLE search_blocks (
+    job_id TEXT NOT NULL,
+    "offset" BIGINT NOT NULL,
+    "end" BIGINT NOT NULL,
+    -- The number of the block's first line among all lines indexed for the job, and its newlines.
+    line BIGINT NOT NULL,
+    lines INTEGER NOT NULL,
+    -- Without ANSI codes, lower-cased.
+    text TEXT NOT NULL,
+    PRIMARY KEY (job_id, "offset")
+  );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -69,9 +85,10 @@ const MIGRATION_LOCK = 0x62_75_69_6c;
 /**
  * Brings the schema to the current version. Several nodes may start at once: they queue on an advisory
  * lock held for the transaction, and the later ones find the work done (`schema` is a checked identifier). A database of another
- * application, or of a newer buildlog, is refused untouched.
+ * application, or of a newer buildlog, is refused untouched. Resolves with whether search has its trigram
+ * index, or why not.
  */
-export async function migrate(client: PoolClient, schema: string, where: string): Promise<void> {
+export async function migrate(client: PoolClient, schema: string, where: string): Promise<Awaited<ReturnType<typeof ensureTrigramIndex>>> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -96,7 +113,9 @@ export async function migrate(client: PoolClient, schema: string, where: string)
     }
     for (const step of MIGRATIONS.slice(version)) await client.query(step);
     if (version < SCHEMA_VERSION) await client.query("UPDATE meta SET value = $1 WHERE key = 'schema'", [String(SCHEMA_VERSION)]);
+    const search = await ensureTrigramIndex(client);
     await client.query('COMMIT');
+    return search;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;

@@ -4,21 +4,16 @@ import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { appendBatch, importLog, type LogRow, type PendingAppend } from './postgres-append.js';
 import { migrate } from './postgres-schema.js';
 import { packLog, verifyLogs } from './postgres-upkeep.js';
-import { searchByScanning } from './postgres-search.js';
+import { indexLastLine, indexOneJob, type SearchState } from './postgres-search-index.js';
+import { searchLogs } from './postgres-search.js';
 import { TERMINAL_SQL, toJob, toUser, type JobRow, type UserRow } from './rows.js';
 import type { AppendResult, ImportedLog, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
-
 
 /** BIGINT columns come back as numbers: every one we keep (offsets, lengths, times) is below 2^53. */
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
     oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
-
-
-
-
-
 
 /**
  * Errors that mean the database, not the request, is at fault (connection lost or refused, server
@@ -42,6 +37,14 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
   /** Told the duration of every group commit (the metrics). */
   onCommit?: (seconds: number) => void;
+  /**
+   * Index logs for search from the start (the server): new jobs are indexed as they are written, older ones
+   * in the background. Otherwise (the one-shot commands, `--search-index-lazy`) new jobs are left to the
+   * catch-up, which the first search starts.
+   */
+  indexLogs?: boolean;
+  /** Where problems of the search index are reported. */
+  onProblem?: (message: string) => void;
 }
 
 /**
@@ -55,6 +58,13 @@ export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #retentionChars: number;
   readonly #onCommit: ((seconds: number) => void) | undefined;
+  readonly #onProblem: (message: string) => void;
+  /** Search has its trigram index (the pg_trgm extension is there); otherwise searches read the logs. */
+  readonly #searchIndex: boolean;
+  /** New jobs are indexed as they are written. */
+  #indexNewJobs: boolean;
+  /** The background indexing of jobs that have no index yet, while it runs. */
+  #catchingUp: Promise<void> | null = null;
   #queue: PendingAppend[] = [];
   /** The commit loop while it runs. */
   #flushing: Promise<void> | null = null;
@@ -62,10 +72,14 @@ export class PostgresStore implements Store {
   readonly #packing = new Set<Promise<boolean>>();
   #closed = false;
 
-  private constructor(pool: pg.Pool, options: PostgresStoreOptions) {
+  private constructor(pool: pg.Pool, options: PostgresStoreOptions, searchIndex: boolean) {
     this.#pool = pool;
     this.#retentionChars = options.retentionChars;
     this.#onCommit = options.onCommit;
+    this.#onProblem = options.onProblem ?? (() => undefined);
+    this.#searchIndex = searchIndex;
+    this.#indexNewJobs = searchIndex && options.indexLogs === true;
+    if (this.#indexNewJobs) this.#catchUp();
   }
 
   /** Connects, migrates (once, however many nodes start at once) and returns the store. */
@@ -82,10 +96,11 @@ export class PostgresStore implements Store {
     // An idle connection that breaks is reported here; the pool replaces it on the next query.
     pool.on('error', () => undefined);
     const where = `PostgreSQL schema "${schema}"`;
+    let search: Awaited<ReturnType<typeof migrate>>;
     try {
       const client = await pool.connect();
       try {
-        await migrate(client, schema, where);
+        search = await migrate(client, schema, where);
       } finally {
         client.release();
       }
@@ -94,7 +109,10 @@ export class PostgresStore implements Store {
       if (err instanceof StoreOpenError) throw err;
       throw new StoreOpenError(`${where} cannot be used: ${(err as Error).message}`);
     }
-    return new PostgresStore(pool, options);
+    if (!search.ok) {
+      options.onProblem?.(`search: no index (the pg_trgm extension cannot be created: ${search.reason}); searches read the logs instead`);
+    }
+    return new PostgresStore(pool, options, search.ok);
   }
 
   async #query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
@@ -106,7 +124,7 @@ export class PostgresStore implements Store {
   }
 
   /** Runs `work` in one transaction on one connection. */
-  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.#pool.connect();
@@ -114,7 +132,7 @@ export class PostgresStore implements Store {
       throw storeFault(err);
     }
     try {
-      await client.query('BEGIN');
+      await client.query(begin);
       const result = await work(client);
       await client.query('COMMIT');
       return result;
@@ -164,7 +182,8 @@ export class PostgresStore implements Store {
   async createJob(job: JobRecord): Promise<void> {
     await this.#query(
       `INSERT INTO jobs (id, kind, user_id, act_id, build_id, build_number, status, status_message, exit_code, origin,
-        meta, options, started_at, finished_at, active_at, status_at, log_crc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13, $13, 0)`,
+        meta, options, started_at, finished_at, active_at, status_at, log_crc, search_to)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13, $13, 0, $15::bigint)`,
       [
         job.id,
         job.kind,
@@ -180,6 +199,7 @@ export class PostgresStore implements Store {
         JSON.stringify(job.options),
         job.startedAt,
         job.finishedAt,
+        this.#indexNewJobs ? 0 : null,
       ],
     );
   }
@@ -190,31 +210,39 @@ export class PostgresStore implements Store {
   }
 
   async updateJobStatus(id: string, from: JobStatus, patch: StatusPatch): Promise<JobRecord | null> {
-    const row = (
-      await this.#query<JobRow>(
-        `UPDATE jobs SET status = $3,
-          status_message = CASE WHEN $4 THEN $5 ELSE status_message END,
-          exit_code = CASE WHEN $6 THEN $7::integer ELSE exit_code END,
-          finished_at = CASE WHEN $8 THEN $9::bigint ELSE finished_at END,
-          active_at = $10,
-          status_at = CASE WHEN status = $3 THEN status_at ELSE $10 END
-        WHERE id = $1 AND status = $2 RETURNING *`,
-        [
-          id,
-          from,
-          patch.status,
-          patch.statusMessage !== undefined,
-          patch.statusMessage ?? null,
-          patch.exitCode !== undefined,
-          patch.exitCode ?? null,
-          patch.finishedAt !== undefined,
-          patch.finishedAt ?? null,
-          Date.now(),
-        ],
-      )
-    ).rows[0];
-    if (row && isTerminal(row.status)) this.#packSoon(id);
-    return row ? toJob(row) : null;
+    const update = `UPDATE jobs SET status = $3,
+        status_message = CASE WHEN $4 THEN $5 ELSE status_message END,
+        exit_code = CASE WHEN $6 THEN $7::integer ELSE exit_code END,
+        finished_at = CASE WHEN $8 THEN $9::bigint ELSE finished_at END,
+        active_at = $10,
+        status_at = CASE WHEN status = $3 THEN status_at ELSE $10 END
+      WHERE id = $1 AND status = $2 RETURNING *`;
+    const values = [
+      id,
+      from,
+      patch.status,
+      patch.statusMessage !== undefined,
+      patch.statusMessage ?? null,
+      patch.exitCode !== undefined,
+      patch.exitCode ?? null,
+      patch.finishedAt !== undefined,
+      patch.finishedAt ?? null,
+      Date.now(),
+    ];
+    type Row = JobRow & SearchState & { log_start: number; log_length: number };
+    if (!isTerminal(patch.status)) {
+      const row = (await this.#query<Row>(update, values)).rows[0];
+      return row ? toJob(row) : null;
+    }
+    // A finished log's last line counts without a newline: indexed with the status that finishes it.
+    const row = await this.#transaction(async (c) => {
+      const changed = (await c.query<Row>(update, values)).rows[0];
+      if (changed) await indexLastLine(c, changed);
+      return changed;
+    });
+    if (!row) return null;
+    this.#packSoon(id);
+    return toJob(row);
   }
 
   async importLog(jobId: string, log: ImportedLog): Promise<void> {
@@ -293,17 +321,33 @@ export class PostgresStore implements Store {
       const found = await c.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [id]);
       if (found.rowCount === 0) return false;
       await c.query('DELETE FROM chunks WHERE job_id = $1', [id]);
+      await c.query('DELETE FROM search_blocks WHERE job_id = $1', [id]);
       await c.query('DELETE FROM jobs WHERE id = $1', [id]);
       return true;
     });
   }
 
+  /** One snapshot: the index, the logs not indexed yet and the lines read back agree. */
   searchLogs(query: LogSearchQuery): Promise<LogSearchPage> {
-    return searchByScanning(query, {
-      jobsNewestFirst: async (userId) => (await this.#query<JobRow>('SELECT * FROM jobs WHERE user_id = $1 ORDER BY started_at DESC, id DESC', [userId])).rows.map(toJob),
-      logInfo: (id) => this.logInfo(id),
-      read: (id, from, maxBytes) => this.readLog(id, from, maxBytes),
-    });
+    if (this.#searchIndex) {
+      // The first search ends the laziness: from now on this node indexes what it writes. Each search also
+      // has the jobs left unindexed (by commands, or a failed catch-up) indexed for the next ones.
+      this.#indexNewJobs = true;
+      this.#catchUp();
+    }
+    return this.#transaction((c) => searchLogs(c, query, this.#searchIndex), 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  }
+
+  /** Indexes the jobs that have no index yet (every node does, each taking other jobs), in the background. */
+  #catchUp(): void {
+    if (this.#catchingUp || this.#closed) return;
+    this.#catchingUp = (async () => {
+      while (!this.#closed && (await this.#transaction(indexOneJob))) {
+        // One job per transaction: its row is locked (appends to it wait) only while it is indexed.
+      }
+    })()
+      .catch((err: unknown) => this.#onProblem(`search: indexing logs that have no index yet failed (the next search retries): ${(err as Error).message}`))
+      .finally(() => (this.#catchingUp = null));
   }
 
   async userUsage(userId: string): Promise<{ jobs: number; bytes: number }> {
@@ -448,6 +492,7 @@ export class PostgresStore implements Store {
     // Appends already accepted are committed before the connections go.
     while (this.#flushing) await this.#flushing;
     await Promise.all(this.#packing);
+    await this.#catchingUp;
     await this.#pool.end();
   }
 }

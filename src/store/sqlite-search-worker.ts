@@ -15,7 +15,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { isTerminal, type JobStatus } from '../core/job.js';
-import { countNewlines, searchableText } from './search-text.js';
+import { blockRanges, countNewlines, indexableEnd, searchableText } from './search-text.js';
 
 export interface SearchWorkerData {
   logFile: string;
@@ -26,10 +26,6 @@ export type ToWorker = { type: 'changed'; jobIds: string[] } | { type: 'sync'; s
 export type FromWorker = { type: 'ready' } | { type: 'synced'; seq: number } | { type: 'failed'; message: string };
 
 const INDEX_SCHEMA_VERSION = '1';
-/** Lines are grouped into blocks of about this many bytes: fewer index rows than one per line. */
-const BLOCK_BYTES = 8 * 1024;
-/** A line longer than this is indexed in pieces (a log without newlines must not be re-read forever). */
-const MAX_PIECE = 256 * 1024;
 /** Log bytes read per step. */
 const READ_BYTES = 1024 * 1024;
 
@@ -175,24 +171,15 @@ function startIndexer({ logFile, indexFile }: SearchWorkerData) {
     let line = state.next_line;
     while (from < job.log_length) {
       const bytes = read(jobId, from, Math.min(job.log_length, from + READ_BYTES));
-      const atEnd = from + bytes.length >= job.log_length;
       // Up to the last complete line; the rest waits for its newline (or the end of the job).
-      let cut = bytes.lastIndexOf(0x0a) + 1;
-      if (cut === 0 && (bytes.length >= MAX_PIECE || (atEnd && terminal))) cut = bytes.length;
-      if (atEnd && terminal) cut = bytes.length;
+      const cut = indexableEnd(bytes, terminal && from + bytes.length >= job.log_length);
       if (cut === 0) break;
-      for (let start = 0; start < cut; ) {
-        let end = Math.min(start + BLOCK_BYTES, cut);
-        if (end < cut) {
-          const nl = bytes.lastIndexOf(0x0a, end - 1);
-          end = nl >= start ? nl + 1 : Math.min(cut, bytes.indexOf(0x0a, end) + 1 || cut);
-        }
+      for (const [start, end] of blockRanges(bytes, cut)) {
         const block = bytes.subarray(start, end);
         const lines = countNewlines(block);
         const id = q.insertBlock.run(jobId, job.user_id, job.started_at, from + start, from + end, line, lines).lastInsertRowid;
         q.insertText.run(id, searchableText(block));
         line += lines;
-        start = end;
       }
       from += cut;
     }

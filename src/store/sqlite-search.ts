@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { JobRecord } from '../core/job.js';
-import { countNewlines, matchingLines } from './search-text.js';
+import { blockMatches } from './search-text.js';
 import type { FromWorker, SearchWorkerData, ToWorker } from './sqlite-search-worker.js';
 import type { LogSearchHit, LogSearchPage, LogSearchQuery } from './store.js';
 
@@ -143,32 +143,19 @@ export class SearchIndex {
         .map((b) => stmt.block.get(b) as BlockRow | undefined)
         .filter((b) => b !== undefined)
         .sort((a, b) => a.offset - b.offset);
-      const hit = this.#hit(id, blocks, q.text.toLowerCase(), q.linesPerJob);
+      const hit = await this.#hit(id, blocks, q.text.toLowerCase(), q.linesPerJob);
       if (hit) hits.push(hit);
     }
     return { total: jobs.size, hits };
   }
 
   /** The matching lines of one job, numbered as the viewer numbers the retained log; null if it is gone. */
-  #hit(id: string, blocks: BlockRow[], needle: string, max: number): LogSearchHit | null {
+  async #hit(id: string, blocks: BlockRow[], needle: string, max: number): Promise<LogSearchHit | null> {
     const job = this.reader.job(id);
     const start = this.reader.logStart(id);
     const first = this.#stmt!.first.get(id) as BlockRow | undefined;
     if (!job || start === null || !first) return null;
-    // The window's first line: the first block's number plus the lines retention cut from its front.
-    const firstLine =
-      first.offset >= start ? first.line : first.line + first.lines - countNewlines(this.reader.read(id, start, first.end));
-    const lines = [];
-    for (const b of blocks) {
-      const from = Math.max(b.offset, start);
-      if (from >= b.end) continue;
-      const blockLine = from === b.offset ? b.line : firstLine;
-      for (const found of matchingLines(this.reader.read(id, from, b.end), from, needle, max - lines.length)) {
-        lines.push({ line: blockLine + found.index - firstLine + 1, offset: found.offset, text: found.text });
-      }
-      if (lines.length > max) break;
-    }
-    // A match only in bytes retention has dropped is no match.
+    const lines = await blockMatches(blocks, first, start, needle, max, (from, to) => this.reader.read(id, from, to));
     if (lines.length === 0) return null;
     return { job, lines: lines.slice(0, max), moreLines: lines.length > max };
   }

@@ -59,7 +59,11 @@ export interface JobPage {
   items: JobRecord[];
 }
 
-/** Jobs of one user whose retained log contains `text` (case-insensitive), newest first. */
+/**
+ * Jobs of one user whose retained log contains `text` (case-insensitive; 3 characters at least, as the
+ * trigram indexes need: a shorter text finds nothing), newest first. A running job's last line counts once
+ * its newline arrives.
+ */
 export interface LogSearchQuery {
   userId: string;
   text: string;

@@ -104,6 +104,47 @@ export function storeSearchContract(withStore: WithStore): void {
       });
     });
 
+    test('texts under three characters find nothing; case is folded beyond ASCII', async () => {
+      await withStore({}, async ({ store }) => {
+        const job = makeJob({ userId: U1 });
+        await put(store, job, 'ab cd\nÉCHEC de la compilation\nОШИБКА: сборка\n');
+        for (const short of ['ab', 'é', 'd']) assert.deepEqual(await store.searchLogs(q(short)), { total: 0, hits: [] }, `"${short}"`);
+        assert.deepEqual((await store.searchLogs(q('échec'))).hits[0]!.lines.map((l) => [l.line, l.text]), [[2, 'ÉCHEC de la compilation']]);
+        assert.deepEqual((await store.searchLogs(q('ошибка'))).hits[0]!.lines.map((l) => l.line), [3]);
+      });
+    });
+
+    test('a line across stored rows or ANSI codes is found whole; % and _ are plain text', async () => {
+      await withStore({}, async ({ store }) => {
+        const job = makeJob({ userId: U1 });
+        // One append over 256 KiB (stores split it into rows): the marker line crosses byte 262,144.
+        const filler = 'x'.repeat(99) + '\n';
+        const crossing = 'p'.repeat(40) + ' CROSS-ROW marker\n';
+        await put(store, job, filler.repeat(2_621) + crossing + filler.repeat(10), 'ECONN\x1b[1mRESET\x1b[0m mid-word\n', '100%_done\n');
+        const across = (await store.searchLogs(q('cross-row marker'))).hits[0]!.lines;
+        assert.deepEqual(across.map((l) => [l.line, l.offset, l.text]), [[2_622, 262_100, crossing.trimEnd()]]);
+        assert.deepEqual((await store.searchLogs(q('econnreset mid'))).hits[0]!.lines.map((l) => [l.line, l.text]), [[2_633, 'ECONNRESET mid-word']]);
+        assert.equal((await store.searchLogs(q('0%_d'))).total, 1);
+        assert.equal((await store.searchLogs(q('0_%d'))).total, 0, 'no wildcards');
+        assert.equal((await store.searchLogs(q('1%done'))).total, 0, 'no wildcards');
+      });
+    });
+
+    test('a match only in the bytes retention cut from a line is none; the cut line is the first', async () => {
+      await withStore({ retentionChars: 200 }, async ({ store }) => {
+        const job = makeJob({ userId: U1 });
+        await put(store, job, 'old needle\n' + 'k'.repeat(100) + '\n');
+        assert.equal((await store.searchLogs(q('old needle'))).total, 1);
+        // 234 characters: the window now starts inside the k line, after "old needle".
+        await store.append(job.id, Buffer.from('n'.repeat(120) + '\n'));
+        assert.ok((await store.logInfo(job.id))!.start > 11);
+        assert.deepEqual(await store.searchLogs(q('old needle')), { total: 0, hits: [] });
+        const hit = (await store.searchLogs(q('kkk'))).hits[0]!;
+        assert.deepEqual(hit.lines.map((l) => l.line), [1]);
+        assert.equal(hit.lines[0]!.offset, (await store.logInfo(job.id))!.start, 'the cut line starts at the window');
+      });
+    });
+
     test('the index survives a reopen and catches up with appends made meanwhile', async () => {
       await withStore({}, async (sut) => {
         const job = makeJob({ userId: U1 });
