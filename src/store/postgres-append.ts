@@ -171,8 +171,9 @@ export async function importLog(c: pg.PoolClient, jobId: string, log: ImportedLo
   row.log_chars = chars.reduce((a, n) => a + n, 0);
   row.log_crc = log.crc32;
   if (row.log_chars > retentionChars) await trim(c, row, retentionChars);
-  // Searched by reading it until the catch-up (postgres-search-index.ts) has indexed it.
-  await c.query('UPDATE jobs SET log_start = $2, log_length = $3, log_chars = $4, log_crc = $5, active_at = $6, search_to = NULL, search_line = 0 WHERE id = $1', [
+  // Searched by reading it until the catch-up (postgres-search-index.ts) has indexed it. packed = false: a
+  // finished job's empty log may have been packed already; the store packs it again with its bytes.
+  await c.query('UPDATE jobs SET log_start = $2, log_length = $3, log_chars = $4, log_crc = $5, active_at = $6, search_to = NULL, search_line = 0, packed = false WHERE id = $1', [
     jobId,
     row.log_start,
     row.log_length,

@@ -179,6 +179,7 @@ export class SqliteStore implements Store {
         'SELECT offset, data FROM chunks WHERE job_id = ? AND offset >= ? ORDER BY offset LIMIT ?',
       ),
       dropChunks: db.prepare('DELETE FROM chunks WHERE job_id = ? AND offset < ?'),
+      unpack: db.prepare('UPDATE jobs SET packed = 0 WHERE id = ?'),
     };
     // Finished logs left unpacked (by an older version, or a stop before the packer got to them).
     const background = options.background ?? true;
@@ -385,6 +386,8 @@ export class SqliteStore implements Store {
         row.log_crc = log.crc32;
         if (row.log_chars > this.#retentionChars) this.#trim(jobId, row);
         this.#stmt.saveLogRow.run(row.log_start, row.log_length, row.log_chars, row.log_crc, Date.now(), jobId);
+        // A finished job's empty log may have been packed already; the bytes it gets now are packed again below.
+        this.#stmt.unpack.run(jobId);
         return row;
       })(),
     );
