@@ -294,13 +294,15 @@ export class JobService {
     if (maxBytesPerUser > 0 && (await this.store.userUsage(job.userId)).bytes + data.length > maxBytesPerUser) {
       throw refuse({ reason: 'byte-quota', limit: maxBytesPerUser });
     }
-    const result = await this.store.append(job.id, data, expectedOffset);
+    // Followers get the bytes once they are committed, while the store may still be flushing them to disk.
+    const result = await this.store.append(job.id, data, expectedOffset, (r) => {
+      if (r.kind === 'appended' && r.end > r.start) {
+        this.bus.publish({ type: 'append', jobId: job.id, start: r.start, end: r.end, data, at: eventTime() });
+        this.hooks.appended?.(data.length);
+      }
+    });
     switch (result.kind) {
       case 'appended':
-        if (result.end > result.start) {
-          this.bus.publish({ type: 'append', jobId: job.id, start: result.start, end: result.end, data, at: eventTime() });
-          this.hooks.appended?.(data.length);
-        }
         return { start: result.start, end: result.end, duplicate: false };
       case 'duplicate':
         return { start: expectedOffset!, end: result.length, duplicate: true };

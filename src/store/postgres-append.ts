@@ -31,6 +31,7 @@ export interface PendingAppend {
   jobId: string;
   data: Buffer;
   expectedOffset: number | undefined;
+  committed: ((r: AppendResult) => void) | undefined;
   resolve: (r: AppendResult) => void;
   reject: (e: unknown) => void;
 }

@@ -358,10 +358,10 @@ export class PostgresStore implements Store {
     return { jobs: Number(row.jobs), bytes: Number(row.bytes) };
   }
 
-  append(jobId: string, data: Buffer, expectedOffset?: number): Promise<AppendResult> {
+  append(jobId: string, data: Buffer, expectedOffset?: number, committed?: (r: AppendResult) => void): Promise<AppendResult> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ jobId, data, expectedOffset, resolve, reject });
+      this.#queue.push({ jobId, data, expectedOffset, committed, resolve, reject });
       this.#startFlushing();
     });
   }
@@ -384,7 +384,15 @@ export class PostgresStore implements Store {
         const started = this.#onCommit ? performance.now() : 0;
         const results = await this.#transaction((c) => appendBatch(c, batch, this.#retentionChars));
         this.#onCommit?.((performance.now() - started) / 1000);
-        batch.forEach((p, i) => p.resolve(results[i]!));
+        // A commit here is durable: readable and acknowledged at once.
+        batch.forEach((p, i) => {
+          try {
+            p.committed?.(results[i]!);
+            p.resolve(results[i]!);
+          } catch (err) {
+            p.reject(err);
+          }
+        });
       } catch (err) {
         for (const p of batch) p.reject(err);
       }

@@ -7,6 +7,7 @@ import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
 import type { AppendResult, ImportedLog, JobCount, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord, VerifyLevel } from './store.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { guard, storeFault } from './sqlite-faults.js';
+import { WalSync } from './sqlite-wal-sync.js';
 import { Housekeeping } from './sqlite-housekeeping.js';
 import { JobQueries } from './sqlite-jobs.js';
 import { LogPacker, reclaimPages, RECLAIM_STEP_BYTES, unpackRange } from './sqlite-pack.js';
@@ -39,6 +40,7 @@ interface PendingAppend {
   jobId: string;
   data: Buffer;
   expectedOffset: number | undefined;
+  committed: ((r: AppendResult) => void) | undefined;
   resolve: (r: AppendResult) => void;
   reject: (e: unknown) => void;
 }
@@ -63,11 +65,11 @@ export interface SqliteStoreOptions {
 export const databaseFile = (dataDir: string) => join(dataDir, 'buildlog.db');
 
 /**
- * The embedded store: one SQLite file in WAL mode. A resolved append is in the WAL, so it survives the
- * server's crash (kill -9); with `fsync` (synchronous=FULL) every commit is also flushed to the disk, so it
- * survives power loss, at the price of one fsync per commit (synchronous=NORMAL flushes at checkpoints).
- * Appends that arrive while the event loop is busy are committed together in one transaction (group
- * commit), so many producers share each commit and its fsync.
+ * The embedded store: one SQLite file in WAL mode. A committed append is in the WAL, so it survives the
+ * server's crash (kill -9); with `fsync` every write is also flushed to the disk before it is
+ * acknowledged, so it survives power loss (WalSync: the flush runs off the event loop, and what is
+ * committed is readable, and followed live, meanwhile). Appends that arrive while the event loop is busy
+ * are committed together in one transaction (group commit), and commits made while a flush runs share the next.
  */
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
@@ -75,6 +77,8 @@ export class SqliteStore implements Store {
   #queue: PendingAppend[] = [];
   #flushScheduled = false;
   #closed = false;
+  /** Flushes the WAL to disk (with `fsync`); null: commits are acknowledged once in the WAL. */
+  readonly #walSync: WalSync | null;
   readonly #stmt;
   readonly #jobs: JobQueries;
   readonly #search: SearchIndex;
@@ -100,13 +104,15 @@ export class SqliteStore implements Store {
       // before this keep their free pages for reuse (a VACUUM converts them).
       opened.pragma('auto_vacuum = INCREMENTAL');
       opened.pragma('journal_mode = WAL');
-      opened.pragma(`synchronous = ${options.fsync === false ? 'NORMAL' : 'FULL'}`);
+      // NORMAL: a commit writes the WAL without flushing it; the flush for durability is #walSync's.
+      opened.pragma('synchronous = NORMAL');
       opened.pragma('busy_timeout = 5000');
     } catch (err) {
       opened?.close();
       throw new StoreOpenError(`${file} is not a usable SQLite database (${(err as Error).message})`);
     }
     this.#db = opened;
+    this.#walSync = options.fsync === false ? null : new WalSync(`${file}-wal`);
     prepareSchema(this.#db, file, isNew);
     const db = this.#db;
     this.#jobs = new JobQueries(db);
@@ -189,6 +195,16 @@ export class SqliteStore implements Store {
 
   async createUser(user: UserRecord): Promise<void> {
     guard(() => this.#stmt.insertUser.run(user.id, user.username, user.tokenHash, user.proxyPassword, user.createdAt));
+    await this.#durable();
+  }
+
+  /** Resolves once every commit so far is on disk (with `fsync`); a failed flush is a disk fault. */
+  async #durable(): Promise<void> {
+    try {
+      await this.#walSync?.flush();
+    } catch (err) {
+      throw new StoreUnavailableError(`The log store is unavailable: the disk cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`, { cause: err });
+    }
   }
 
   async userByTokenHash(tokenHash: string): Promise<UserRecord | null> {
@@ -222,6 +238,7 @@ export class SqliteStore implements Store {
         options: JSON.stringify(job.options),
       }),
     );
+    await this.#durable();
   }
 
   async staleJobs(activeBefore: number, limit: number): Promise<JobRecord[]> {
@@ -253,6 +270,7 @@ export class SqliteStore implements Store {
     if (!changed) return null;
     this.#search.changed(id);
     if (isTerminal(patch.status)) this.#packer.schedule(id);
+    await this.#durable();
     return this.getJob(id);
   }
 
@@ -274,6 +292,7 @@ export class SqliteStore implements Store {
   async deleteJob(id: string): Promise<boolean> {
     const deleted = guard(() => this.#jobs.deleteJob(id));
     this.#search.changed(id);
+    await this.#durable();
     return deleted;
   }
 
@@ -285,10 +304,10 @@ export class SqliteStore implements Store {
     return this.#stmt.userUsage.get(userId) as { jobs: number; bytes: number };
   }
 
-  append(jobId: string, data: Buffer, expectedOffset?: number): Promise<AppendResult> {
+  append(jobId: string, data: Buffer, expectedOffset?: number, committed?: (r: AppendResult) => void): Promise<AppendResult> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ jobId, data, expectedOffset, resolve, reject });
+      this.#queue.push({ jobId, data, expectedOffset, committed, resolve, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => this.#flush());
@@ -296,6 +315,7 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Commits the queued appends in one transaction; acknowledges them once that commit is on disk. */
   #flush(): void {
     this.#flushScheduled = false;
     const batch = this.#queue;
@@ -305,17 +325,32 @@ export class SqliteStore implements Store {
     const started = this.#onCommit ? performance.now() : 0;
     try {
       results = this.#db.transaction(() => this.#appendBatch(batch))();
-      this.#onCommit?.((performance.now() - started) / 1000);
     } catch (err) {
       const fault = storeFault(err);
       for (const p of batch) p.reject(fault);
       return;
     }
+    const live: [PendingAppend, AppendResult][] = [];
     batch.forEach((p, i) => {
       this.#search.changed(p.jobId);
-      p.resolve(results[i]!);
+      try {
+        p.committed?.(results[i]!);
+        live.push([p, results[i]!]);
+      } catch (err) {
+        p.reject(err);
+      }
     });
+    this.#durable().then(
+      () => {
+        this.#onCommit?.((performance.now() - started) / 1000);
+        for (const [p, r] of live) p.resolve(r);
+      },
+      (err) => {
+        for (const [p] of live) p.reject(err);
+      },
+    );
   }
+
 
   /** Runs inside one transaction; log rows are cached so each job's row is written once per batch. */
   #appendBatch(batch: PendingAppend[]): AppendResult[] {
@@ -393,6 +428,7 @@ export class SqliteStore implements Store {
     );
     this.#search.changed(jobId);
     if (isTerminal(row.status)) this.#packer.schedule(jobId);
+    await this.#durable();
   }
 
   #isStoredRetry(jobId: string, row: LogRow, offset: number, data: Buffer): boolean {
@@ -492,6 +528,7 @@ export class SqliteStore implements Store {
     this.#closed = true;
     await this.#packer.stop();
     if (this.#queue.length) this.#flush();
+    await this.#walSync?.close();
     // Pages freed by rewritten rows go back to the filesystem: a cleanly closed file holds no stale free pages.
     try {
       reclaimPages(this.#db, 4 * RECLAIM_STEP_BYTES);

@@ -158,8 +158,11 @@ export interface Store {
    * Appends bytes to a job's log. With `expectedOffset` the chunk must start at the current length, or be
    * stored whole at that offset already (a retry). Refused once the job is terminal. An empty append is
    * a heartbeat: it changes no bytes but counts as activity. Disk faults reject with StoreUnavailableError.
+   * `committed` is called with the result once the append is committed and readable, before the promise
+   * resolves (which may wait further, for the commit to reach the disk): live followers can be served
+   * from then on. If it throws, the append's promise rejects with that error (the bytes stay committed).
    */
-  append(jobId: string, data: Buffer, expectedOffset?: number): Promise<AppendResult>;
+  append(jobId: string, data: Buffer, expectedOffset?: number, committed?: (result: AppendResult) => void): Promise<AppendResult>;
   logInfo(jobId: string): Promise<LogInfo | null>;
   /** What a producer's verified finish is compared with (retention does not change it). */
   logChecksum(jobId: string): Promise<LogChecksum | null>;

@@ -13,6 +13,7 @@ import { storeUsersAndJobsContract } from './store-users-jobs.contract.js';
 import { storeAppendsContract } from './store-appends.contract.js';
 import { storeRetentionContract } from './store-retention.contract.js';
 import { storeDurabilityContract } from './store-durability.contract.js';
+import { storeCommittedContract } from './store-committed.contract.js';
 
 // What the parts and the backends' tests import from here.
 export { makeJob, makeUser, readAll, type OpenStore, type StoreOpenOptions, type StoreUnderTest, type WithStore } from './store-harness.js';
@@ -27,5 +28,6 @@ export function storeContract(name: string, open: OpenStore): void {
     storeAppendsContract(withStore, withJob);
     storeRetentionContract(withJob);
     storeDurabilityContract(withStore, withJob);
+    storeCommittedContract(withStore);
   });
 }
