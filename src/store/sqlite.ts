@@ -8,6 +8,7 @@ import type { AppendResult, ImportedLog, JobCount, JobListQuery, JobPage, LogChe
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { guard, storeFault } from './sqlite-faults.js';
 import { WalSync } from './sqlite-wal-sync.js';
+import { prepareStatements } from './sqlite-statements.js';
 import { Housekeeping } from './sqlite-housekeeping.js';
 import { JobQueries } from './sqlite-jobs.js';
 import { LogPacker, reclaimPages, RECLAIM_STEP_BYTES, unpackRange } from './sqlite-pack.js';
@@ -79,7 +80,7 @@ export class SqliteStore implements Store {
   #closed = false;
   /** Flushes the WAL to disk (with `fsync`); null: commits are acknowledged once in the WAL. */
   readonly #walSync: WalSync | null;
-  readonly #stmt;
+  readonly #stmt: ReturnType<typeof prepareStatements>;
   readonly #jobs: JobQueries;
   readonly #search: SearchIndex;
   readonly #housekeeping: Housekeeping;
@@ -130,63 +131,7 @@ export class SqliteStore implements Store {
       options.onProblem ?? (() => undefined),
     );
     if (options.indexLogs) this.#search.start().catch(() => undefined);
-    this.#stmt = {
-      insertUser: db.prepare(
-        'INSERT INTO users (id, username, token_hash, proxy_password, created_at) VALUES (?, ?, ?, ?, ?)',
-      ),
-      userByToken: db.prepare('SELECT * FROM users WHERE token_hash = ?'),
-      userById: db.prepare('SELECT * FROM users WHERE id = ?'),
-      userByName: db.prepare('SELECT * FROM users WHERE username = ?'),
-      countUsers: db.prepare('SELECT count(*) AS n FROM users'),
-      listUsers: db.prepare('SELECT * FROM users ORDER BY created_at, id'),
-      insertJob: db.prepare(`INSERT INTO jobs (id, kind, user_id, act_id, build_id, build_number, status,
-        status_message, exit_code, origin, meta, options, started_at, finished_at, active_at, status_at, log_crc)
-        VALUES (@id, @kind, @userId, @actId, @buildId, @buildNumber, @status, @statusMessage, @exitCode,
-        @origin, @meta, @options, @startedAt, @finishedAt, @startedAt, @startedAt, 0)`),
-      getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
-      updateStatus: db.prepare(`UPDATE jobs SET status = @status,
-        status_message = CASE WHEN @setMessage THEN @statusMessage ELSE status_message END,
-        exit_code = CASE WHEN @setExitCode THEN @exitCode ELSE exit_code END,
-        finished_at = CASE WHEN @setFinishedAt THEN @finishedAt ELSE finished_at END,
-        active_at = @now,
-        status_at = CASE WHEN status = @status THEN status_at ELSE @now END
-        WHERE id = @id AND status = @from`),
-      staleJobs: db.prepare(`SELECT * FROM jobs WHERE status IN ('READY', 'RUNNING', 'ABORTING', 'TIMING-OUT')
-        AND active_at < ? ORDER BY active_at LIMIT ?`),
-      abortingSince: db.prepare("SELECT * FROM jobs WHERE status = 'ABORTING' AND status_at < ? ORDER BY status_at LIMIT ?"),
-      latestJob: db.prepare(
-        'SELECT * FROM jobs WHERE act_id = ? AND kind = ? ORDER BY started_at DESC LIMIT 1',
-      ),
-      userUsage: db.prepare(
-        'SELECT count(*) AS jobs, coalesce(sum(log_length), 0) AS bytes FROM jobs WHERE user_id = ?',
-      ),
-      latestJobOfUser: db.prepare(
-        'SELECT * FROM jobs WHERE act_id = ? AND kind = ? AND user_id = ? ORDER BY started_at DESC LIMIT 1',
-      ),
-      logRow: db.prepare('SELECT status, log_start, log_length, log_chars, log_crc, packed FROM jobs WHERE id = ?'),
-      saveLogRow: db.prepare(
-        'UPDATE jobs SET log_start = ?, log_length = ?, log_chars = ?, log_crc = ?, active_at = ? WHERE id = ?',
-      ),
-      lastChunk: db.prepare(
-        'SELECT offset, length(data) AS size, crc FROM chunks WHERE job_id = ? ORDER BY offset DESC LIMIT 1',
-      ),
-      insertChunk: db.prepare('INSERT INTO chunks (job_id, offset, data, crc) VALUES (?, ?, ?, ?)'),
-      extendChunk: db.prepare('UPDATE chunks SET data = CAST(data || ? AS BLOB), crc = ? WHERE job_id = ? AND offset = ?'),
-      packedFrom: db.prepare(
-        'SELECT offset, size, data FROM chunks WHERE job_id = ? AND offset >= ? AND offset < ? ORDER BY offset',
-      ),
-      chunkAt: db.prepare(
-        'SELECT max(offset) AS offset FROM chunks WHERE job_id = ? AND offset <= ?',
-      ),
-      chunksFrom: db.prepare(
-        'SELECT offset, data, size FROM chunks WHERE job_id = ? AND offset >= ? AND offset < ? ORDER BY offset',
-      ),
-      chunkPage: db.prepare(
-        'SELECT offset, data FROM chunks WHERE job_id = ? AND offset >= ? ORDER BY offset LIMIT ?',
-      ),
-      dropChunks: db.prepare('DELETE FROM chunks WHERE job_id = ? AND offset < ?'),
-      unpack: db.prepare('UPDATE jobs SET packed = 0 WHERE id = ?'),
-    };
+    this.#stmt = prepareStatements(db);
     // Finished logs left unpacked (by an older version, or a stop before the packer got to them).
     const background = options.background ?? true;
     this.#packer = new LogPacker(db, background);
