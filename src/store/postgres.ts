@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
-import { StoreOpenError, StoreUnavailableError } from './errors.js';
+import { StoreOpenError } from './errors.js';
+import { storeFault, types } from './postgres-connection.js';
 import { appendBatch, importLog, type LogRow, type PendingAppend } from './postgres-append.js';
 import { migrate } from './postgres-schema.js';
 import { packLog, verifyLogs } from './postgres-upkeep.js';
@@ -8,24 +9,6 @@ import { indexLastLine, indexOneJob, type SearchState } from './postgres-search-
 import { searchLogs } from './postgres-search.js';
 import { TERMINAL_SQL, toJob, toUser, type JobRow, type UserRow } from './rows.js';
 import type { AppendResult, ImportedLog, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
-
-/** BIGINT columns come back as numbers: every one we keep (offsets, lengths, times) is below 2^53. */
-const types = {
-  getTypeParser: ((oid: number, format?: string) =>
-    oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-};
-
-/**
- * Errors that mean the database, not the request, is at fault (connection lost or refused, server
- * shutting down, out of resources): the store is unavailable for now and the request may be retried.
- */
-function storeFault(err: unknown): unknown {
-  const code = String((err as { code?: unknown }).code ?? '');
-  if (/^(08|53|57P0|58)/.test(code) || /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND)$/.test(code) || /Connection terminated/.test(String((err as Error).message))) {
-    return new StoreUnavailableError(`The log store is unavailable: PostgreSQL ${(err as Error).message || code}.`, { cause: err });
-  }
-  return err;
-}
 
 export interface PostgresStoreOptions {
   /** postgres://… */
