@@ -1,5 +1,5 @@
 // Log search: latency over many retained logs, and what the index costs appends.
-//   node --import tsx bench/search.ts [logs=1000] [kibPerLog=100] [searches=60] [ingestMiB=100] [ingestRounds=3] [sqlite|pg]
+//   node --import tsx bench/search.ts [logs=1000] [kibPerLog=100] [searches=60] [ingestMiB=1000] [ingestRounds=3] [sqlite|pg]
 // Part 1 fills a server with `logs` logs of `kibPerLog` KiB of compiler-like lines, waits for the index,
 // then times GET /v2/logs/search for a rare, a medium and a common word (p50, p95).
 // Part 2 times bench/ingest.ts's workload (one log, 4 MiB appends over HTTP) with the index kept and
@@ -11,7 +11,7 @@ import { newId } from '../src/core/ids.js';
 import type { Config } from '../src/server/config.js';
 import { api, append, createJob, startTestServer, type TestServer } from '../test/helpers/server.js';
 
-const [logs, kibPerLog, searches, ingestMiB, ingestRounds] = [1000, 100, 60, 100, 3].map((d, i) => Number(process.argv[2 + i] ?? d));
+const [logs, kibPerLog, searches, ingestMiB, ingestRounds] = [1000, 100, 60, 1000, 3].map((d, i) => Number(process.argv[2 + i] ?? d));
 const backend = process.argv[7] ?? 'sqlite';
 const DATABASE_URL = process.env.BUILDLOG_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 

@@ -57,3 +57,34 @@ describe('GET /v2/logs/search', () => {
     assert.equal((await call('/v2/logs/search?q=abc', { method: 'POST' })).status, 405);
   });
 });
+
+describe('search over a log that turns over faster than it is indexed', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ retentionChars: 20_000, rateLimitPerResource: 1_000_000 });
+  });
+  after(() => server.stop());
+
+  test('each search finds the lines appended just before it, and none retention has dropped', { timeout: 60_000 }, async () => {
+    const id = await createJob(server, 'build');
+    const filler = `${'build output '.repeat(70)}\n`;
+    let offset = 0;
+    const put = async (text: string) => {
+      const res = await append(server, id, text, offset);
+      assert.equal(res.status, 200);
+      offset += Buffer.byteLength(text);
+    };
+    // Each round writes more than the window holds, so the window moves past what the indexer has seen
+    // (it defers such a log while it is being written, and indexes it when a search asks).
+    for (let round = 0; round < 40; round++) {
+      for (let k = 0; k < 25; k++) await put(filler);
+      await put(`marker-${round}-end\n`);
+      const found = (await (await api(server, server.token)(`/v2/logs/search?q=marker-${round}-end`)).json()) as Json;
+      assert.deepEqual(found.data.items.map((i: Json) => [i.id, i.matches.map((m: Json) => m.text)]), [[id, [`marker-${round}-end`]]], `round ${round}`);
+      if (round > 0) {
+        const gone = (await (await api(server, server.token)(`/v2/logs/search?q=marker-${round - 1}-end`)).json()) as Json;
+        assert.equal(gone.data.total, 0, `round ${round - 1}'s marker left the window`);
+      }
+    }
+  });
+});

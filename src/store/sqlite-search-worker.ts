@@ -145,15 +145,21 @@ function startIndexer({ logFile, indexFile }: SearchWorkerData) {
     }
   }
 
-  /** Brings one job's index up to its log (or removes it, if the job is gone). One transaction. */
-  const indexJob = index.transaction((jobId: string) => {
+  /**
+   * Brings one job's index up to its log (or removes it, if the job is gone). One transaction. With
+   * `unlessBehind`, a running job whose retention window has moved past what was indexed is left as it is
+   * ('behind'): its log turns over faster than the passes come, so what a pass indexed would be gone
+   * before the next one (a search still has it indexed first).
+   */
+  const indexJob = index.transaction((jobId: string, unlessBehind: boolean): 'indexed' | 'behind' => {
     const job = q.job.get(jobId) as JobRow | undefined;
     if (!job) {
       drop(q.jobBlocks.all(jobId) as { id: number }[]);
       q.forget.run(jobId);
-      return;
+      return 'indexed';
     }
     const state = (q.indexed.get(jobId) as IndexedRow | undefined) ?? { indexed_to: 0, next_line: 0, final: 0 };
+    if (unlessBehind && !isTerminal(job.status) && job.log_start > state.indexed_to) return 'behind';
     // Retention: blocks wholly before the window go; the one it cuts is indexed again with what is left of it.
     if (job.log_start > 0) {
       drop(q.oldBlocks.all(jobId, job.log_start) as { id: number }[]);
@@ -184,6 +190,7 @@ function startIndexer({ logFile, indexFile }: SearchWorkerData) {
       from += cut;
     }
     q.saveIndexed.run(jobId, from, line, terminal && from >= job.log_length ? 1 : 0);
+    return 'indexed';
   });
 
   return { indexJob, allJobs: q.allJobs, allIndexed: q.allIndexed, close: () => (logs.close(), index.close()) };
@@ -211,6 +218,8 @@ let closed = false;
 /** No pass (but those a search waits for) before this time. */
 let restUntil = 0;
 let lastChangeAt = 0;
+/** Job id -> when it last changed (until it is indexed). */
+const changedAt = new Map<string, number>();
 
 function enqueue(jobId: string, due = Date.now() + DELAY_MS): void {
   // A later change does not postpone a job that is already waiting: it is indexed at most DELAY_MS late.
@@ -243,9 +252,15 @@ function step(): void {
   if (jobId !== undefined) {
     pending.delete(jobId);
     try {
-      indexer.indexJob(jobId);
-      const took = Date.now() - now;
-      restUntil = Date.now() - lastChangeAt < DELAY_MS ? Date.now() + REST_FACTOR * took : 0;
+      // A log still being written faster than its window can be indexed waits until it slows down or a search asks.
+      const busy = wanted === undefined && now - (changedAt.get(jobId) ?? 0) < DELAY_MS;
+      if (indexer.indexJob(jobId, busy) === 'behind') {
+        enqueue(jobId);
+      } else {
+        changedAt.delete(jobId);
+        const took = Date.now() - now;
+        restUntil = Date.now() - lastChangeAt < DELAY_MS ? Date.now() + REST_FACTOR * took : 0;
+      }
     } catch (err) {
       if (err instanceof LogMoved) {
         enqueue(jobId, 0);
@@ -278,7 +293,10 @@ schedule();
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'changed') {
     lastChangeAt = Date.now();
-    for (const id of msg.jobIds) enqueue(id);
+    for (const id of msg.jobIds) {
+      changedAt.set(id, lastChangeAt);
+      enqueue(id);
+    }
   }
   else if (msg.type === 'sync') {
     syncs.push({ seq: msg.seq, jobs: new Set(pending.keys()) });
