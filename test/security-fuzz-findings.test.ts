@@ -57,6 +57,40 @@ function assertEnvelope(answer: { status: number; headers: Record<string, string
   return parsed.error.message;
 }
 
+/**
+ * A request with a body of `bodyLength` bytes, all but the last one sent; once its whole answer is in, the
+ * last byte and `next` go out in one write, so that the server reads them as one packet (as the fuzz's
+ * keep-alive client did now and then). Returns what the server wrote after the first answer, until it closed.
+ */
+function afterBodyTail(url: string, head: string, bodyLength: number, next: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let received = '';
+    let firstEnd = -1;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no close; got ${JSON.stringify(received.slice(0, 300))}`));
+    }, 10_000);
+    socket.on('data', (d) => {
+      received += d.toString('latin1');
+      if (firstEnd >= 0) return;
+      const answer = /^HTTP\/1\.1 \d{3} [^\r]*\r\n([\s\S]*?)\r\n\r\n/.exec(received);
+      const length = Number(/content-length: (\d+)/i.exec(answer?.[1] ?? '')?.[1] ?? 0);
+      if (answer && received.length >= answer[0].length + length) {
+        firstEnd = answer[0].length + length;
+        socket.write(`z${next}`);
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(received.slice(Math.max(firstEnd, 0)));
+    });
+    socket.write(`${head}Content-Length: ${bodyLength}\r\n\r\n${'z'.repeat(bodyLength - 1)}`);
+  });
+}
+
 describe('found by the fuzz', () => {
   let server: TestServer;
   let id: string;
@@ -105,6 +139,25 @@ describe('found by the fuzz', () => {
     assert.equal(head.status, 431);
     assert.equal(head.body, '');
     assert.equal(head.rest, '', 'nothing after the head');
+  });
+
+  test('the refusal of a HEAD has no body also when its bytes arrive behind the end of the previous body', async () => {
+    // The fuzz's "HEAD after a 65,537-byte GET body": the client read the 431's body bytes as data after
+    // `Connection: close` (HPE_CLOSED_CONNECTION), because the packet began with the GET body's last byte.
+    const previous = `GET /v2/actor-builds/${id} HTTP/1.1\r\nHost: x\r\n`;
+    for (const [headers, status] of [
+      [`Host: x\r\nX-Huge: ${'h'.repeat(17_000)}`, 431],
+      ['Host x', 400],
+    ] as const) {
+      const head = firstAnswer(await afterBodyTail(server.url, previous, 65_537, `HEAD /v2/logs/${id} HTTP/1.1\r\n${headers}\r\n\r\n`));
+      assert.equal(head.status, status);
+      assert.equal(head.headers.connection, 'close');
+      assert.equal(head.body, '');
+      assert.equal(head.rest, '', 'nothing after the head');
+    }
+    // A GET refused the same way still gets the envelope.
+    const text = await afterBodyTail(server.url, previous, 10, `GET /v2/logs/${id} HTTP/1.1\r\nHost x\r\n\r\n`);
+    assertEnvelope(firstAnswer(text), 400, 'invalid-input');
   });
 
   test('a large body that is not what its Content-Encoding says is answered 400 (the connection is not dropped first)', async () => {
