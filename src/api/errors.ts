@@ -92,6 +92,22 @@ export function frameworkErrorHandler(err: FastifyError, _req: FastifyRequest, r
 }
 
 /**
+ * Whether the request Node could not parse is a HEAD. Its packet is the read in which parsing failed, not
+ * the request's start: on a keep-alive connection the last bytes of the previous request's body often come
+ * first, right before the method. So the last request line before the failure decides (`<method> <target>
+ * HTTP/`, found by plain searches: a pattern would backtrack over a long run of token bytes); without
+ * one (a first line that is itself malformed), the packet's start.
+ */
+function refusedHead(err: { rawPacket?: unknown; bytesParsed?: unknown }): boolean {
+  if (!Buffer.isBuffer(err.rawPacket)) return false;
+  const end = typeof err.bytesParsed === 'number' ? err.bytesParsed : err.rawPacket.length;
+  const text = err.rawPacket.subarray(0, end).toString('latin1');
+  const version = text.lastIndexOf(' HTTP/');
+  const target = version > 0 ? text.lastIndexOf(' ', version - 1) : -1;
+  return target > 0 ? text.slice(0, target).endsWith('HEAD') : text.startsWith('HEAD ');
+}
+
+/**
  * Node's answer to a connection whose request cannot be parsed (400), is too large in its headers (431) or
  * whose headers do not arrive in time (408), written to the socket before any request exists; the envelope
  * like every other error. The raw packet (it may hold a token) is never logged.
@@ -110,7 +126,7 @@ export function clientErrorHandler(err: NodeJS.ErrnoException & { rawPacket?: un
   if (inFlight?.headersSent) return void socket.destroy();
   const body = JSON.stringify(envelope(error));
   // The answer to a HEAD has no body, also when the request is refused (its method is parsed by then).
-  const head = Buffer.isBuffer(err.rawPacket) && err.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+  const head = refusedHead(err);
   socket.write(
     `HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`,
