@@ -9,6 +9,7 @@ import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { guard, storeFault } from './sqlite-faults.js';
 import { WalSync } from './sqlite-wal-sync.js';
 import { prepareStatements } from './sqlite-statements.js';
+import { Checkpointer } from './sqlite-checkpointer.js';
 import { Housekeeping } from './sqlite-housekeeping.js';
 import { JobQueries } from './sqlite-jobs.js';
 import { LogPacker, reclaimPages, RECLAIM_STEP_BYTES, unpackRange } from './sqlite-pack.js';
@@ -80,6 +81,8 @@ export class SqliteStore implements Store {
   #closed = false;
   /** Flushes the WAL to disk (with `fsync`); null: commits are acknowledged once in the WAL. */
   readonly #walSync: WalSync | null;
+  /** Checkpoints off the event loop (the server); null: SQLite's automatic ones (the one-shot commands). */
+  readonly #checkpointer: Checkpointer | null = null;
   readonly #stmt: ReturnType<typeof prepareStatements>;
   readonly #jobs: JobQueries;
   readonly #search: SearchIndex;
@@ -134,6 +137,10 @@ export class SqliteStore implements Store {
     this.#stmt = prepareStatements(db);
     // Finished logs left unpacked (by an older version, or a stop before the packer got to them).
     const background = options.background ?? true;
+    if (background) {
+      db.pragma('wal_autocheckpoint = 0');
+      this.#checkpointer = new Checkpointer(file, options.onProblem ?? (() => undefined), () => db.pragma('wal_autocheckpoint = 1000'));
+    }
     this.#packer = new LogPacker(db, background);
     if (background) setImmediate(() => void this.#packer.packAll().catch(() => undefined));
   }
@@ -474,6 +481,7 @@ export class SqliteStore implements Store {
     await this.#packer.stop();
     if (this.#queue.length) this.#flush();
     await this.#walSync?.close();
+    await this.#checkpointer?.close();
     // Pages freed by rewritten rows go back to the filesystem: a cleanly closed file holds no stale free pages.
     try {
       reclaimPages(this.#db, 4 * RECLAIM_STEP_BYTES);
