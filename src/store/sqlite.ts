@@ -344,16 +344,21 @@ export class SqliteStore implements Store {
       // A row written before checksums existed (NULL) stays without one.
       this.#stmt.extendChunk.run(data, last.crc === null ? null : crc32(data, last.crc), jobId, last.offset);
     } else {
-      for (let i = 0; i < data.length; i += MAX_ROW) {
-        const part = data.subarray(i, i + MAX_ROW);
-        this.#stmt.insertChunk.run(jobId, start + i, part, crc32(part));
-      }
+      this.#insertRows(jobId, start, data);
     }
     row.log_length = start + data.length;
     row.log_chars += countChars(data);
     if (row.log_crc !== null) row.log_crc = crc32(data, row.log_crc);
     if (row.log_chars > this.#retentionChars) this.#trim(jobId, row);
     return { kind: 'appended', start, end: row.log_length };
+  }
+
+  /** New rows of at most MAX_ROW bytes holding `data` from offset `start`, each with its checksum. */
+  #insertRows(jobId: string, start: number, data: Buffer): void {
+    for (let i = 0; i < data.length; i += MAX_ROW) {
+      const part = data.subarray(i, i + MAX_ROW);
+      this.#stmt.insertChunk.run(jobId, start + i, part, crc32(part));
+    }
   }
 
   async importLog(jobId: string, log: ImportedLog): Promise<void> {
@@ -363,10 +368,7 @@ export class SqliteStore implements Store {
         const row = this.#stmt.logRow.get(jobId) as LogRow | undefined;
         if (!row) throw new Error(`There is no job ${jobId} to import a log into.`);
         if (row.log_length !== 0) throw new Error(`The log of job ${jobId} is not empty; a log is imported only into an empty one.`);
-        for (let i = 0; i < log.data.length; i += MAX_ROW) {
-          const part = log.data.subarray(i, i + MAX_ROW);
-          this.#stmt.insertChunk.run(jobId, log.start + i, part, crc32(part));
-        }
+        this.#insertRows(jobId, log.start, log.data);
         row.log_start = log.start;
         row.log_length = log.start + log.data.length;
         row.log_chars = countChars(log.data);
