@@ -40,14 +40,17 @@ function stalledFollower(url: string, path: string): Socket {
 }
 
 /** A follower that reads everything; resolves once its response head is in. */
-function readingFollower(url: string, path: string): Promise<{ received: () => number; close: () => void }> {
+function readingFollower(url: string, path: string): Promise<{ received: () => number; state: () => string; close: () => void }> {
   return new Promise((resolve, reject) => {
     let received = 0;
+    // How the response stands, for the message when a follower falls short.
+    let state = 'open';
     const req = request(`${url}${path}`, { agent: false }, (res) => {
       if (res.statusCode !== 200) return reject(new Error(`follower: HTTP ${res.statusCode}`));
       res.on('data', (c: Buffer) => (received += c.length));
-      res.on('error', () => undefined);
-      resolve({ received: () => received, close: () => req.destroy() });
+      res.on('error', (err) => (state = `failed: ${err.message}`));
+      res.on('end', () => (state = 'ended'));
+      resolve({ received: () => received, state: () => state, close: () => req.destroy() });
     });
     req.on('error', reject);
     req.end();
@@ -69,7 +72,10 @@ async function following(url: string, n: number): Promise<void> {
 }
 
 async function shutdownRun(): Promise<{ secs: number; forced: boolean }> {
-  const server = await startBuildlog([], []);
+  // The 32 MiB stay in the retention window (5,000,000 characters by default): a reading follower that falls
+  // more than the window behind for a moment (a loaded machine) would otherwise rightly be cut off, as the
+  // README says, and never get everything.
+  const server = await startBuildlog(['--retention-chars', String(64 * MIB)], []);
   const agent = new Agent({ keepAlive: true });
   const created = await fetch(`${server.url}/v2/actor-builds`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
   const id = ((await created.json()) as { data: { id: string } }).data.id;
@@ -79,7 +85,11 @@ async function shutdownRun(): Promise<{ secs: number; forced: boolean }> {
   await following(server.url, 21);
   const block = Buffer.alloc(4 * MIB, 'stalled reader bench line\n');
   for (let i = 0; i < 8; i++) if ((await post(server.url, `/v2/logs/${id}/chunks`, block, agent)) !== 200) throw new Error('append refused');
-  await until(() => readers.every((r) => r.received() >= 8 * block.length), 'the reading followers to get everything');
+  const all = 8 * block.length;
+  await until(() => readers.every((r) => r.received() >= all), 'the reading followers to get everything').catch((err: Error) => {
+    const short = readers.filter((r) => r.received() < all).map((r) => `${r.received()} of ${all} bytes (${r.state()})`);
+    throw new Error(`${err.message}: ${short.join(', ')}`);
+  });
   // An append under way when the signal comes: the server has read its head (it answered 100-continue) and half its body.
   let acknowledged: (status: number) => void;
   const answered = new Promise<number>((r) => (acknowledged = r));
