@@ -10,6 +10,7 @@ import { LogFollower, type FollowOptions } from '../src/live/follower.js';
 import { MemoryBus } from '../src/live/memory.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { Store, UserRecord } from '../src/store/store.js';
+import { strippedLines, strippedView } from '../src/text/stripped-view.js';
 import { waitFor } from './helpers/server.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -422,4 +423,66 @@ describe('LogFollower over SqliteStore + MemoryBus', () => {
       assert.equal(env.bus.subscribedJobs, 0);
     });
   });
+
+  describe('the stripped view', () => {
+    test('followers at a line start share one stripped copy of each append; every follower gets exactly its view', async () => {
+      const job = await env.newJob();
+      const stored = b('\x1b[1mbuilding\x1b[0m\nsection_start:1700000000:compile\r\x1b[0KCompiling\n');
+      await env.service.append(job, stored);
+      // From the start (at a line start), and from inside an escape sequence (a Range in the middle of `\x1b[1m`).
+      const whole = new Sink(env.follow(job, { from: 0, view: 'text' }));
+      const alsoWhole = new Sink(env.follow(job, { from: 0, view: 'text' }));
+      const inside = new Sink(env.follow(job, { from: 2, view: 'text' }));
+      const raw = new Sink(env.follow(job, { from: 0 }));
+      await whole.until(strippedView(stored).length, 'the stored part');
+      await alsoWhole.until(strippedView(stored).length, 'the stored part');
+      await raw.until(stored.length, 'the stored part, raw');
+
+      const appends = [
+        b('\x1b[32mok\x1b[0m line\n'),
+        // Ends inside an escape sequence: the next append completes it.
+        b('half \x1b[3'),
+        b('1mred\x1b[0m\n'),
+        b('\x1b]0;title\x07'),
+        b('plain tail\n'),
+        b('section_end:1700000001:compile\r\x1b[0K\n'),
+      ];
+      let all = stored;
+      for (const a of appends) {
+        await env.service.append(job, a);
+        all = Buffer.concat([all, a]);
+      }
+      await env.service.setStatus(job, { status: 'SUCCEEDED' });
+      const [w, aw, i, r] = await Promise.all([whole.end(), alsoWhole.end(), inside.end(), raw.end()]);
+      assert.equal(w.toString(), strippedView(all).toString());
+      assert.equal(aw.toString(), w.toString());
+      assert.equal(i.toString(), strippedView(all.subarray(2)).toString());
+      assert.ok(r.equals(all));
+      // The whole-line append was stripped once for both followers that read it live: the same Buffer.
+      assert.equal(whole.chunks.filter((c) => c.toString() === 'ok line\n').length, 1);
+      const shared = whole.chunks.find((c) => c.toString() === 'ok line\n')!;
+      assert.ok(alsoWhole.chunks.includes(shared), 'the second follower got the very same Buffer');
+    });
+
+    test('a stripped follower starts with the notice it is given; an append that strips to nothing does not stall it', async () => {
+      const job = await env.newJob();
+      const sink = new Sink(env.follow(job, { from: 0, view: 'text', notice: b('[notice]\n') }));
+      await sink.until(9, 'the notice');
+      await env.service.append(job, b('\x1b[2K\x1b[1G'));
+      await env.service.append(job, b('text\n'));
+      await env.service.setStatus(job, { status: 'SUCCEEDED' });
+      assert.equal((await sink.end()).toString(), '[notice]\ntext\n');
+    });
+  });
+
+  test('strippedLines: one stripped Buffer per chunk from a line start to a line start, else null', () => {
+    const chunk = b('\x1b[1mbold\x1b[0m\n');
+    const once = strippedLines(chunk);
+    assert.equal(once?.toString(), 'bold\n');
+    assert.equal(strippedLines(chunk), once, 'computed once per chunk');
+    assert.equal(strippedLines(b('no newline at the end')), null);
+    assert.equal(strippedLines(b('ends inside \x1b[3')), null);
+    assert.equal(strippedLines(b('section_start:1700000000:a\r\x1b[0KHeader\n'))?.toString(), strippedView(b('section_start:1700000000:a\r\x1b[0KHeader\n')).toString());
+  });
+
 });

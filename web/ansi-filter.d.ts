@@ -3,6 +3,7 @@ export const MAX_SEQUENCE_BODY: number;
 
 export class AnsiFilter<Bytes extends Uint8Array = Uint8Array> {
   constructor(alloc?: (size: number) => Bytes);
+  readonly ground: boolean;
   push(chunk: Bytes): Bytes;
   end(): Bytes;
 }

@@ -121,6 +121,11 @@ export class AnsiFilter {
     this.count = 0;
   }
 
+  /** Nothing is pending: the next byte is read outside any escape sequence. */
+  get ground() {
+    return this.state === 0 /* GROUND */;
+  }
+
   /**
    * Filters one chunk. Returns either `chunk` itself (fast path: nothing to
    * remove and no pending state) or a view into a freshly allocated array.

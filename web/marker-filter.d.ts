@@ -3,6 +3,7 @@ export const GITLAB_MARKER: string;
 
 export class MarkerFilter {
   readonly idle: boolean;
+  readonly atLineStart: boolean;
   passedLines(): void;
   /** `text`: bytes, one char each (latin1). */
   push(text: string): string;

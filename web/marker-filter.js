@@ -33,6 +33,11 @@ export class MarkerFilter {
     return this.#held === '';
   }
 
+  /** Nothing is held and the next byte starts a line. */
+  get atLineStart() {
+    return this.#held === '' && this.#lineStart;
+  }
+
   /**
    * Says that whole lines went by without this filter (the caller found neither `::` nor `section_` in
    * them while `idle`: the server checks its Buffers natively rather than making strings of them).

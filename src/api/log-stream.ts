@@ -4,6 +4,7 @@ import { constants, createBrotliCompress, createGzip } from 'node:zlib';
 import { strippedViewStream } from '../text/stripped-view.js';
 import type { ApiContext } from './context.js';
 import type { LogRequest } from './log-headers.js';
+import { streamToResponse } from './stream-to-response.js';
 
 function compressor(encoding: 'gzip' | 'br', live: boolean): Transform {
   // While following, every write is flushed so that a line reaches the reader as soon as it is logged.
@@ -32,7 +33,8 @@ export interface LogBody {
 /**
  * The body of a log response whose head was written: stored bytes, then (when following) every append.
  * A follower is registered so that a shutdown can end it cleanly; the bytes are filtered to the
- * requested view and compressed on the way.
+ * requested view (by the follower itself, which shares the work with the log's other followers) and
+ * compressed on the way.
  */
 export function pipeLog(ctx: ApiContext, res: ServerResponse, body: LogBody): void {
   const { r, follow, from, until } = body;
@@ -40,7 +42,7 @@ export function pipeLog(ctx: ApiContext, res: ServerResponse, body: LogBody): vo
   const socket = res.socket;
   let source: Readable;
   if (follow) {
-    const follower = ctx.service.reads.follow(r.id, from, until);
+    const follower = ctx.service.reads.follow(r.id, from, until, r.view, body.notice);
     ctx.followers.add(follower);
     follower.once('close', () => {
       ctx.followers.delete(follower);
@@ -51,9 +53,11 @@ export function pipeLog(ctx: ApiContext, res: ServerResponse, body: LogBody): vo
     source = ctx.service.reads.stored(r.id, from, until!);
   }
   const stages: (Readable | Transform)[] = [source];
-  if (r.view === 'text') stages.push(strippedViewStream(body.notice));
+  if (!follow && r.view === 'text') stages.push(strippedViewStream(body.notice));
   if (r.encoding) stages.push(compressor(r.encoding, follow));
-  pipeline([...stages, res], (err) => {
+  const send = (done: (err: Error | null) => void) =>
+    stages.length === 1 ? streamToResponse(source, res, done) : pipeline([...stages, res], done);
+  send((err) => {
     // Ended early by a shutdown: the connection goes too (its head said keep-alive), so the server can finish closing.
     if (!err && 'stopped' in source && source.stopped) socket?.end();
     if (!err) return;

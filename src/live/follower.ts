@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { isTerminal } from '../core/job.js';
 import type { Store } from '../store/store.js';
+import { StrippedView } from '../text/stripped-view.js';
 import { eventTime, type AppendEvent, type LiveBus, type LiveEvent } from './bus.js';
 
 export interface FollowOptions {
@@ -19,13 +20,18 @@ export interface FollowOptions {
   maxQueuedBytes?: number;
   /** Told, for each live append written to this reader, the seconds since it was committed. */
   onLiveWrite?: (delaySecs: number) => void;
+  /** `text`: the stripped view of the bytes (ANSI and markers removed), else the raw bytes. */
+  view?: 'raw' | 'text';
+  /** What a `text` stream starts with (the truncation notice of a read of the whole log), if anything. */
+  notice?: Buffer | null;
 }
 
 /**
  * One reader's view of a log as a byte stream: what is stored from `from`, then (when following) every
  * append as it is committed, ending once the job is terminal and its last byte was sent.
  *
- * Live chunks are pushed as the very Buffer the bus delivered, so N followers share one copy. A follower
+ * Live chunks are pushed as the very Buffer the bus delivered, so N followers share one copy; in the
+ * stripped view, followers at a line start share one stripped copy of each append too. A follower
  * never sees a gap or a duplicate: it tracks the next offset it owes, drops what it already sent, and
  * reads anything it missed (an event skipped ahead, the reader was slow, another node appended) back
  * from the store. A slow reader therefore holds at most its stream buffer plus `maxQueuedBytes`. If bytes
@@ -33,8 +39,11 @@ export interface FollowOptions {
  * response breaks off and the reader resumes with `Range` from the window.
  */
 export class LogFollower extends Readable {
-  readonly #o: Required<Omit<FollowOptions, 'until' | 'onLiveWrite'>>;
+  readonly #o: Required<Omit<FollowOptions, 'until' | 'onLiveWrite' | 'view' | 'notice'>>;
   readonly #onLiveWrite: ((delaySecs: number) => void) | undefined;
+  /** The stripped view's state, for a `text` stream. */
+  readonly #text: StrippedView | null;
+  #notice: Buffer | null;
   /** The stream ends here at the latest. */
   readonly #limit: number;
   #next: number;
@@ -55,6 +64,8 @@ export class LogFollower extends Readable {
     super({ highWaterMark: 64 * 1024 });
     this.#o = { pageBytes: 256 * 1024, maxQueuedBytes: 1024 * 1024, ...options };
     this.#onLiveWrite = options.onLiveWrite;
+    this.#text = options.view === 'text' ? new StrippedView() : null;
+    this.#notice = this.#text ? (options.notice ?? null) : null;
     this.#next = options.from;
     this.#limit = options.until ?? Infinity;
     if (options.follow) {
@@ -87,6 +98,8 @@ export class LogFollower extends Readable {
     this.#next = Math.max(this.#next, info.start);
     this.#knownEnd = Math.max(this.#knownEnd, info.length);
     if (!follow || (job && isTerminal(job.status))) this.#finish(info.length);
+    if (this.#notice) this.push(this.#notice);
+    this.#notice = null;
     this.#started = true;
     this.#pump();
   }
@@ -115,7 +128,7 @@ export class LogFollower extends Readable {
     this.#knownEnd = Math.max(this.#knownEnd, event.end);
     if (event.end <= this.#next) return;
     if (this.#started && !this.#pumping && this.#wanted && this.#queue.length === 0 && event.start === this.#next && event.end <= this.#limit && event.data) {
-      this.#emit(event.data, event.end);
+      this.#emit(event.data, event.end, true);
       this.#observe(event);
       return;
     }
@@ -143,10 +156,13 @@ export class LogFollower extends Readable {
       .catch((err) => this.destroy(err as Error));
   }
 
-  #emit(data: Buffer, end: number): void {
+  /** `shared`: `data` is a whole append as the bus delivered it, the same Buffer for every follower. */
+  #emit(data: Buffer, end: number, shared = false): void {
     if (this.#stopped) return;
     this.#next = end;
-    if (!this.push(data)) this.#wanted = false;
+    const out = this.#text ? (shared ? this.#text.pushShared(data) : this.#text.push(data)) : data;
+    // Nothing left after stripping (escape sequences alone): nothing to push.
+    if (out.length > 0 && !this.push(out)) this.#wanted = false;
   }
 
   #observe(event: AppendEvent): void {
@@ -187,7 +203,8 @@ export class LogFollower extends Readable {
           this.#queue.shift();
           this.#queuedBytes -= head.data.length;
           const end = Math.min(head.end, target);
-          this.#emit(head.data.subarray(this.#next - head.start, end - head.start), end);
+          const whole = head.start === this.#next && end === head.end;
+          this.#emit(whole ? head.data : head.data.subarray(this.#next - head.start, end - head.start), end, whole);
           this.#observe(head);
           continue;
         }
@@ -224,6 +241,8 @@ export class LogFollower extends Readable {
     if (this.readableEnded || this.#ended) return;
     this.#ended = true;
     this.#release();
+    const tail = this.#text?.end();
+    if (tail?.length) this.push(tail);
     this.push(null);
   }
 

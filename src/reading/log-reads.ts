@@ -4,7 +4,7 @@ import { LogFollower } from '../live/follower.js';
 import type { LogInfo, Store } from '../store/store.js';
 import { truncationNotice } from '../text/stripped-view.js';
 import { FinishedLogCache } from './finished-cache.js';
-import { FinishedLog } from './finished-log.js';
+import { FinishedLog, type LogView } from './finished-log.js';
 import { StoredLogReader } from './stored-reader.js';
 
 export interface LogReadsOptions {
@@ -84,8 +84,11 @@ export class LogReads {
     return new StoredLogReader(this.store, id, from, until);
   }
 
-  /** A live follower: stored bytes from `from`, then every append, until the job is terminal (or `until`). */
-  follow(id: string, from: number, until?: number): LogFollower {
-    return new LogFollower({ store: this.store, bus: this.bus, jobId: id, from, follow: true, until, onLiveWrite: this.options.onLiveWrite });
+  /**
+   * A live follower: stored bytes from `from`, then every append, until the job is terminal (or `until`),
+   * in the `view` asked for (`notice` starts a stripped one).
+   */
+  follow(id: string, from: number, until: number | undefined, view: LogView, notice: Buffer | null): LogFollower {
+    return new LogFollower({ store: this.store, bus: this.bus, jobId: id, from, follow: true, until, view, notice, onLiveWrite: this.options.onLiveWrite });
   }
 }

@@ -20,6 +20,11 @@ export class SectionMarkerFilter {
     return Buffer.from(this.#text.push(chunk.toString('latin1')), 'latin1');
   }
 
+  /** Nothing is held and the next byte starts a line. */
+  get atLineStart(): boolean {
+    return this.#text.atLineStart;
+  }
+
   end(): Buffer {
     return Buffer.from(this.#text.end(), 'latin1');
   }
