@@ -107,6 +107,8 @@ async function getRow(bytes: number, label: string): Promise<void> {
   }
 }
 
+const WARMUP_SECS = 2;
+
 interface FanoutResult {
   connectSecs: number;
   idleDeltaMB: number;
@@ -124,7 +126,8 @@ interface FanoutResult {
 }
 
 /**
- * Followers connect (timed), sit idle (RSS measured), then `rate` lines/s go to every log for `secs`.
+ * Followers connect (timed), sit idle (RSS measured), then `rate` lines/s go to every log for a warm-up
+ * and then for `secs`, measured.
  * With several processes (scale-out nodes) followers and producers are spread over them; RSS and CPU are their sums.
  */
 async function fanout(procs: Proc | Proc[], target: Target, logCount: number, perLog: number, rate: number, secs: number): Promise<FanoutResult> {
@@ -138,6 +141,12 @@ async function fanout(procs: Proc | Proc[], target: Target, logCount: number, pe
   const followers = await openFollowers(urls, target, logs, perLog);
   await sleep(2000);
   const idleRssMB = rss();
+  // The same load first, unmeasured, as wrk warms each GET row up: the figures are a running server's,
+  // not its first requests' (compiling the hot paths). Every warm-up line must arrive, or none can be told apart.
+  const warmup = await publishLines(urls, target, logs, rate, WARMUP_SECS);
+  const lostInWarmup = await awaitDelivery(followers, Math.round(rate * WARMUP_SECS));
+  if (warmup.errors || lostInWarmup) throw new Error(`${target.name}: warm-up lost ${lostInWarmup} lines, ${warmup.errors} publishes failed`);
+  followers.reset();
   const cpu0 = cpuNow();
   const t0 = performance.now();
   const published = await publishLines(urls, target, logs, rate, secs);

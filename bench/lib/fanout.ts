@@ -88,6 +88,8 @@ export interface Followers {
   reasons: Map<string, number>;
   latencies: number[];
   list: Follower[];
+  /** Forgets the lines seen so far and their latencies (after a warm-up). */
+  reset(): void;
   close(): void;
 }
 
@@ -157,6 +159,10 @@ export async function openFollowers(url: string | string[], target: Target, logs
     reasons,
     latencies,
     list,
+    reset() {
+      latencies.length = 0;
+      for (const f of list) f.seen.clear();
+    },
     close() {
       for (const f of list) f.res?.destroy();
       agent.destroy();
