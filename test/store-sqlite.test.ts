@@ -88,6 +88,47 @@ describe('SqliteStore: group commit and close', () => {
   });
 });
 
+describe('SqliteStore: how running logs are stored', () => {
+  test('a running log takes little more room than its bytes, appended line by line or a few KiB at a time', async () => {
+    const dir = tempDir();
+    const store = new SqliteStore({ dataDir: dir, retentionChars: 50_000_000, background: false });
+    try {
+      const job = (id: string) => ({
+        id, kind: 'run' as const, userId: 'u', actId: 'a', buildId: null, buildNumber: null,
+        status: 'RUNNING' as const, statusMessage: null, exitCode: null, origin: 'API', meta: {}, options: {},
+        startedAt: 1, finishedAt: null,
+      });
+      const ids = Array.from({ length: 6 }, (_, i) => `job0000000000000${i}`);
+      for (const id of ids) await store.createJob(job(id));
+      const before = await store.diskUsage();
+      const line = Buffer.from(`${'x'.repeat(99)}\n`);
+      const block = Buffer.alloc(4096, 'a few KiB of output at a time\n');
+      let appended = 0;
+      // Interleaved, as producers of several jobs append at once: 100-byte lines to three logs, 4 KiB chunks to three.
+      for (let round = 0; round < 150; round++) {
+        const pending: Promise<unknown>[] = [];
+        for (const [i, id] of ids.entries()) {
+          const data = i < 3 ? Buffer.concat(Array.from({ length: 10 }, () => line)) : block;
+          if (i < 3) for (let k = 0; k < 10; k++) pending.push(store.append(id, line));
+          else pending.push(store.append(id, block));
+          appended += data.length;
+        }
+        await Promise.all(pending);
+      }
+      const used = (await store.diskUsage()) - before;
+      // Rows of a few KiB that spill out of their B-tree page take whole overflow pages: about 4x their bytes.
+      assert.ok(used < 1.35 * appended, `${used} bytes of pages for ${appended} bytes of logs`);
+      for (const [i, id] of ids.entries()) {
+        const expected = i < 3 ? Buffer.concat(Array.from({ length: 1500 }, () => line)) : Buffer.concat(Array.from({ length: 150 }, () => block));
+        assert.ok((await store.readLog(id, 0, 10_000_000))!.data.equals(expected), `log ${i} reads back whole`);
+      }
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('SqliteStore: refuses files that are not its own', () => {
   test('a buildlog.db created by another application is refused and left unchanged', () => {
     const dir = tempDir();
