@@ -8,8 +8,8 @@
  * `m` bytes are found by looking at only every (m - 3)-th position of the text, so long secrets cost
  * a few instructions per dozen bytes.
  *
- * Every pattern of a tier (a range of lengths, least length m) is entered with each of its 4-byte grams
- * at offsets 0..m-4. An occurrence starting at s therefore has a registered gram at each of the
+ * Every pattern of a tier (a range of lengths; m is its shortest member's) is entered with each of its
+ * 4-byte grams at offsets 0..m-4. An occurrence starting at s therefore has a registered gram at each of the
  * m-3 consecutive positions s..s+m-4, one of which is k·stride - 1 for the stride m-3: scanning
  * only those positions misses nothing. A hit in a bit set of gram hashes is verified byte by byte.
  * Patterns shorter than 4 bytes (only ever registered by hand) use the native `indexOf`.
@@ -85,7 +85,9 @@ export class MultiSearch {
     TIER_MIN.forEach((min, t) => {
       const upper = TIER_MIN[t + 1] ?? Infinity;
       const members = unique.filter((p) => p.length >= min && p.length < upper);
-      if (members.length) this.#tiers.push(new Tier(members, min));
+      // The stride follows the tier's shortest member, not its lower bound: 16-byte secrets in the
+      // 12..23 tier are looked for every 13 bytes instead of every 9.
+      if (members.length) this.#tiers.push(new Tier(members, Math.min(...members.map((p) => p.length))));
     });
     this.maxLength = unique.reduce((max, p) => Math.max(max, p.length), 0);
   }

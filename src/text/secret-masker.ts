@@ -47,6 +47,8 @@ export class SecretSet {
   readonly #prefixes = new Set<string>();
   /** Whether some pattern longer than one byte starts with this byte. */
   readonly #starts = new Uint8Array(256);
+  /** Whether some pattern longer than two bytes starts with these two bytes (first << 8 | second). */
+  readonly #pairs = new Uint8Array(65536);
   #search: MultiSearch | null = null;
 
   constructor(values: Iterable<string | Buffer> = []) {
@@ -65,6 +67,7 @@ export class SecretSet {
       this.#patterns.push(form);
       this.#search = null;
       if (form.length > 1) this.#starts[form[0]!] = 1;
+      if (form.length > 2) this.#pairs[(form[0]! << 8) | form[1]!] = 1;
       for (let n = 1; n < form.length; n++) this.#prefixes.add(key.slice(0, n));
     }
   }
@@ -81,7 +84,9 @@ export class SecretSet {
     const longest = Math.min(this.search.maxLength - 1, to - from);
     for (let n = longest; n >= 1; n--) {
       const at = to - n;
-      if (this.#starts[data[at]!] && this.#prefixes.has(data.toString('latin1', at, to))) return at;
+      // Two table lookups rule out most positions before a string is made for the set lookup.
+      const possible = n === 1 ? this.#starts[data[at]!] : this.#pairs[(data[at]! << 8) | data[at + 1]!];
+      if (possible && this.#prefixes.has(data.toString('latin1', at, to))) return at;
     }
     return to;
   }

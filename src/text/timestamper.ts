@@ -50,8 +50,13 @@ export class LineTimestamper {
     this.lineStart = chunk[n - 1] === 0x0a;
     // Through a latin1 string (one char per byte, so any bytes come back unchanged): the native
     // replaceAll inserts the prefixes at about three times the speed of a copy per line.
-    let text = chunk.toString('latin1').replaceAll('\n', `\n${prefix}`);
-    if (this.lineStart) text = text.slice(0, text.length - prefix.length);
-    return Buffer.from(prefixFirst ? prefix + text : text, 'latin1');
+    const text = chunk.toString('latin1').replaceAll('\n', `\n${prefix}`);
+    // Written into one buffer rather than sliced and joined first, which V8 flattens into one more copy.
+    const head = prefixFirst ? prefix.length : 0;
+    const size = head + text.length - (this.lineStart ? prefix.length : 0);
+    const out = Buffer.allocUnsafe(size);
+    if (prefixFirst) out.write(prefix, 0, 'latin1');
+    out.write(text, head, size - head, 'latin1');
+    return out;
   }
 }
