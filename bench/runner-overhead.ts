@@ -6,12 +6,12 @@
 // lines: bare (stdout to /dev/null), bare into a pipe that is read, and wrapped by `buildlog run`
 // (with and without timestamps; the wrapper's own stdout to /dev/null), wrapped with 20 secrets in the
 // environment to mask (what masking costs), and wrapped against a stand-in server that discards what it
-// gets (the runner's own cost). Prints the medians and ratios. The wrapped time includes delivering
+// gets (the runner's own cost). Each run starts once the server is idle. Prints the medians and ratios. The wrapped time includes delivering
 // every byte to the server and setting the final status.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,6 +110,31 @@ function time(argv: string[], opts: { env?: NodeJS.ProcessEnv; pipe?: boolean } 
   });
 }
 
+/**
+ * Waits until the server has been idle for a while (its CPU time, from /proc, unchanged for 1.5 s): after a
+ * wrapped run it packs and indexes the finished log, about 0.2 s of CPU starting ~1 s later, which would
+ * otherwise land on whichever variant runs next (always the same one, in this fixed order).
+ */
+async function settle(pid: number): Promise<void> {
+  const cpuTicks = () => {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(fields[11]) + Number(fields[12]); // utime + stime
+    } catch {
+      return null; // not Linux: do not wait
+    }
+  };
+  const deadline = Date.now() + 15_000;
+  let last = cpuTicks();
+  let quietSince = Date.now();
+  while (last !== null && Date.now() - quietSince < 1500 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = cpuTicks();
+    if (now !== last) quietSince = Date.now();
+    last = now;
+  }
+}
+
 const generatorSecs = (stderr: string) => Number(/generator-secs=([\d.]+)/.exec(stderr)?.[1] ?? NaN);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -137,6 +162,7 @@ async function main() {
         ['bare', false],
         ['bare | pipe', true],
       ] as const) {
+        await settle(server.child.pid!);
         const { secs, stderr } = await time(command, { pipe });
         results[name]!.push(secs);
         own[name]!.push(generatorSecs(stderr));
@@ -148,6 +174,7 @@ async function main() {
         ['buildlog run, discarding server', [], discarding.url, {}],
       ] as const) {
         const runEnv = { ...env, ...secrets, BUILDLOG_URL: url };
+        await settle(server.child.pid!);
         const { secs, stderr } = await time([process.execPath, BIN, 'run', ...extra, '--', ...command], { env: runEnv });
         const id = /(?:build) ([A-Za-z0-9]{17}) started/.exec(stderr)?.[1];
         if (!id || !/SUCCEEDED/.test(stderr)) throw new Error(`wrapped run failed: ${stderr}`);
