@@ -6,8 +6,9 @@
 // lines: bare (stdout to /dev/null), bare into a pipe that is read, and wrapped by `buildlog run`
 // (with and without timestamps; the wrapper's own stdout to /dev/null), wrapped with 20 secrets in the
 // environment to mask (what masking costs), and wrapped against a stand-in server that discards what it
-// gets (the runner's own cost). Each run starts once the server is idle. Prints the medians and ratios. The wrapped time includes delivering
-// every byte to the server and setting the final status.
+// gets (the runner's own cost). Each run starts once the server is idle. Prints the medians and ratios,
+// and the CPU time of the command and the wrapper together (children's CPU from /proc, Linux). The
+// wrapped time includes delivering every byte to the server and setting the final status.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -90,9 +91,24 @@ async function startDiscardingServer(): Promise<{ url: string; close(): void }> 
   };
 }
 
+/**
+ * CPU seconds (user + system) of this process's children that ended and were waited for: around one
+ * timed run, what the command and the wrapper spent. Less at the mercy of other load on the machine than
+ * wall time. NaN where /proc is missing.
+ */
+function childrenCpuSecs(): number {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / 100; // cutime + cstime, in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
+
 /** Runs `argv`, stdout to /dev/null (or to a pipe that is drained), and resolves with the seconds it took. */
-function time(argv: string[], opts: { env?: NodeJS.ProcessEnv; pipe?: boolean } = {}): Promise<{ secs: number; stderr: string }> {
+function time(argv: string[], opts: { env?: NodeJS.ProcessEnv; pipe?: boolean } = {}): Promise<{ secs: number; cpu: number; stderr: string }> {
   const devnull = openSync('/dev/null', 'w');
+  const cpuBefore = childrenCpuSecs();
   const started = process.hrtime.bigint();
   const child = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, ...opts.env },
@@ -105,7 +121,7 @@ function time(argv: string[], opts: { env?: NodeJS.ProcessEnv; pipe?: boolean } 
     child.on('close', (code) => {
       const secs = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) reject(new Error(`${argv.join(' ')} exited with ${code}: ${stderr}`));
-      else resolve({ secs, stderr });
+      else resolve({ secs, cpu: childrenCpuSecs() - cpuBefore, stderr });
     });
   });
 }
@@ -154,6 +170,8 @@ async function main() {
   const results: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v, []]));
   /** The command's own run time (process start to exit), per variant. */
   const own: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v, []]));
+  /** CPU seconds of the command and the wrapper together, per variant. */
+  const cpu: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v, []]));
   const stored: Record<string, number> = {};
   try {
     console.log(`${MIB} MiB of ~100-byte lines, ${RUNS} runs each (medians), node ${process.version}, ${cpus().length} CPUs`);
@@ -163,8 +181,9 @@ async function main() {
         ['bare | pipe', true],
       ] as const) {
         await settle(server.child.pid!);
-        const { secs, stderr } = await time(command, { pipe });
+        const { secs, cpu: cpuSecs, stderr } = await time(command, { pipe });
         results[name]!.push(secs);
+        cpu[name]!.push(cpuSecs);
         own[name]!.push(generatorSecs(stderr));
       }
       for (const [name, extra, url, secrets] of [
@@ -175,7 +194,8 @@ async function main() {
       ] as const) {
         const runEnv = { ...env, ...secrets, BUILDLOG_URL: url };
         await settle(server.child.pid!);
-        const { secs, stderr } = await time([process.execPath, BIN, 'run', ...extra, '--', ...command], { env: runEnv });
+        const { secs, cpu: cpuSecs, stderr } = await time([process.execPath, BIN, 'run', ...extra, '--', ...command], { env: runEnv });
+        cpu[name]!.push(cpuSecs);
         const id = /(?:build) ([A-Za-z0-9]{17}) started/.exec(stderr)?.[1];
         if (!id || !/SUCCEEDED/.test(stderr)) throw new Error(`wrapped run failed: ${stderr}`);
         if (url === server.url) stored[name] = await logLength(server.url, id);
@@ -194,11 +214,15 @@ async function main() {
     const bytes = stored[name] ? `; ${(stored[name]! / 1024 / 1024).toFixed(1)} MiB appended to the log` : '';
     console.log(
       `${name.padEnd(32)} ${m.toFixed(2)} s  ratio ${(m / bare).toFixed(2)}  ` +
-        `(runs ${xs.map((x) => x.toFixed(2)).join(' ')}; the command itself ${median(own[name]!).toFixed(2)} s${bytes})`,
+        `(runs ${xs.map((x) => x.toFixed(2)).join(' ')}; the command itself ${median(own[name]!).toFixed(2)} s; CPU ${median(cpu[name]!).toFixed(2)} s${bytes})`,
     );
   }
   const masking = median(results['buildlog run, 20 masked values']!) / median(results['buildlog run']!) - 1;
-  console.log(`masking 20 values costs ${(masking * 100).toFixed(1)} % over buildlog run (target <= 10 %)`);
+  const maskingCpu = median(cpu['buildlog run, 20 masked values']!) / median(cpu['buildlog run']!) - 1;
+  console.log(
+    `masking 20 values costs ${(masking * 100).toFixed(1)} % of time over buildlog run, ` +
+      `${(maskingCpu * 100).toFixed(1)} % of CPU (command and wrapper; target <= 10 %)`,
+  );
 }
 
 main().catch((err) => {
