@@ -157,4 +157,34 @@ describe('SecretMasker', () => {
       assert.equal(out, maskChunks(set, [text]), `round ${round}: chunking changes nothing`);
     }
   });
+
+  test('pushParts lets out what push does, in at most two parts per chunk (multi-line secrets and registrations too)', () => {
+    const rand = prng(7);
+    const values = ['Zx81-secret-value', 'two\nline secret'];
+    const pieces = [...values.flatMap((v) => secretForms(v).map(String)), '\n::add-mask::reg1-value\n', 'x reg1-value\n', 'lorem ipsum\n', 'dolor ', '\n'];
+    for (let round = 0; round < 300; round++) {
+      let text = '';
+      while (text.length < 400) text += pieces[Math.floor(rand() * pieces.length)];
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < text.length; ) {
+        const n = 1 + Math.floor(rand() * 60);
+        chunks.push(Buffer.from(text.slice(at, at + n)));
+        at += n;
+      }
+      const masker = new SecretMasker(new SecretSet(values));
+      const parts: Buffer[] = [];
+      for (const chunk of chunks) {
+        let count = 0;
+        masker.pushParts(chunk, (part) => {
+          parts.push(part);
+          count++;
+        });
+        assert.ok(count >= 1 && count <= 2, `round ${round}: ${count} parts`);
+      }
+      parts.push(masker.end());
+      const out = Buffer.concat(parts).toString();
+      assert.equal(out, maskChunks(new SecretSet(values), chunks), `round ${round}`);
+      assert.ok(!out.includes('Zx81-secret-value'), `round ${round}: ${JSON.stringify(out)}`);
+    }
+  });
 });

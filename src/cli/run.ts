@@ -266,7 +266,9 @@ function relay(from: Readable, to: NodeJS.WriteStream, masker: SecretMasker, toL
     return broken || to.write(chunk);
   };
   from.on('data', (chunk: Buffer) => {
-    if (pass(masker.push(chunk))) return;
+    let flowing = true;
+    masker.pushParts(chunk, (part) => void (flowing = pass(part) && flowing));
+    if (flowing) return;
     from.pause();
     to.once('drain', () => from.resume());
   });

@@ -145,6 +145,19 @@ export class SecretMasker {
     return this.#process(data, false);
   }
 
+  /**
+   * As `push`, handing what can be shown to `emit` in up to two parts. A held tail waits on at most the
+   * rest of its line: pushed with that line alone, it is settled by a short copy, and the rest of the
+   * chunk is masked in place instead of being copied behind the tail (a copy of nearly every chunk when
+   * many secrets are masked, since most bytes start one of their forms).
+   */
+  pushParts(chunk: Buffer, emit: (part: Buffer) => void): void {
+    const lf = this.#held.length ? chunk.indexOf(0x0a) : -1;
+    if (lf === -1 || lf === chunk.length - 1) return emit(this.push(chunk));
+    emit(this.push(chunk.subarray(0, lf + 1)));
+    emit(this.push(chunk.subarray(lf + 1)));
+  }
+
   /** The output ended: whatever is held is final now. */
   end(): Buffer {
     const data = this.#held;
