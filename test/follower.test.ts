@@ -464,6 +464,16 @@ describe('LogFollower over SqliteStore + MemoryBus', () => {
       assert.ok(alsoWhole.chunks.includes(shared), 'the second follower got the very same Buffer');
     });
 
+    test('a stripped follower stopped before it has read anything ends cleanly after its notice', async () => {
+      const job = await env.newJob();
+      await env.service.append(job, b('stored\n'));
+      const follower = env.follow(job, { from: 0, view: 'text', notice: b('[notice]\n') });
+      const sink = new Sink(follower);
+      follower.stop();
+      assert.equal((await sink.end()).toString(), '[notice]\n');
+      assert.equal(follower.stopped, true);
+    });
+
     test('a stripped follower starts with the notice it is given; an append that strips to nothing does not stall it', async () => {
       const job = await env.newJob();
       const sink = new Sink(env.follow(job, { from: 0, view: 'text', notice: b('[notice]\n') }));

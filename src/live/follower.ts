@@ -43,7 +43,6 @@ export class LogFollower extends Readable {
   readonly #onLiveWrite: ((delaySecs: number) => void) | undefined;
   /** The stripped view's state, for a `text` stream. */
   readonly #text: StrippedView | null;
-  #notice: Buffer | null;
   /** The stream ends here at the latest. */
   readonly #limit: number;
   #next: number;
@@ -65,7 +64,7 @@ export class LogFollower extends Readable {
     this.#o = { pageBytes: 256 * 1024, maxQueuedBytes: 1024 * 1024, ...options };
     this.#onLiveWrite = options.onLiveWrite;
     this.#text = options.view === 'text' ? new StrippedView() : null;
-    this.#notice = this.#text ? (options.notice ?? null) : null;
+    if (this.#text && options.notice) this.push(options.notice);
     this.#next = options.from;
     this.#limit = options.until ?? Infinity;
     if (options.follow) {
@@ -98,8 +97,6 @@ export class LogFollower extends Readable {
     this.#next = Math.max(this.#next, info.start);
     this.#knownEnd = Math.max(this.#knownEnd, info.length);
     if (!follow || (job && isTerminal(job.status))) this.#finish(info.length);
-    if (this.#notice) this.push(this.#notice);
-    this.#notice = null;
     this.#started = true;
     this.#pump();
   }
