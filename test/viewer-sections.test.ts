@@ -192,6 +192,15 @@ describe('viewer sections in the page (Chromium)', () => {
       const v = document.getElementById('log')!.getBoundingClientRect();
       return r.top >= v.top && r.bottom <= v.bottom;
     });
+  /** Whether the element comes into view within WAIT: the viewer scrolls and renders in its next frames. */
+  const comesIntoView = async (locator: ReturnType<Page['locator']>) => {
+    const deadline = Date.now() + WAIT.timeout;
+    while (!(await inView(locator))) {
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return true;
+  };
   const shownLines = (page: Page) => page.locator('#content .row a.ln').evaluateAll((links) => links.map((a) => Number((a as HTMLElement).dataset.n)).sort((x, y) => x - y));
 
   test('GitLab sections fold and unfold, show their durations; collapsed ones start folded; nested ones too', T, async () => {
@@ -312,11 +321,11 @@ describe('viewer sections in the page (Chromium)', () => {
       location.hash = '#section=step_script';
     });
     await header(page, 'step_script').waitFor(WAIT);
-    assert.equal(await inView(header(page, 'step_script')), true);
+    assert.equal(await comesIntoView(header(page, 'step_script')), true);
     await header(page, 'prepare_executor').hover();
     await header(page, 'prepare_executor').locator('a.sec-link').click();
     assert.equal(await page.evaluate(() => location.hash), '#section=prepare_executor');
-    assert.equal(await inView(header(page, 'prepare_executor')), true);
+    assert.equal(await comesIntoView(header(page, 'prepare_executor')), true);
 
     // A GitHub group's title, spaces and all.
     const gh = await createJob(server);
