@@ -55,14 +55,14 @@ export function pipeLog(ctx: ApiContext, res: ServerResponse, body: LogBody): vo
   const stages: (Readable | Transform)[] = [source];
   if (!follow && r.view === 'text') stages.push(strippedViewStream(body.notice));
   if (r.encoding) stages.push(compressor(r.encoding, follow));
-  const send = (done: (err: Error | null) => void) =>
-    stages.length === 1 ? streamToResponse(source, res, done) : pipeline([...stages, res], done);
-  send((err) => {
+  const done = (err: Error | null) => {
     // Ended early by a shutdown: the connection goes too (its head said keep-alive), so the server can finish closing.
     if (!err && 'stopped' in source && source.stopped) socket?.end();
     if (!err) return;
     res.destroy();
     // A reader that goes away mid-stream is normal; anything else is worth a line in the server log.
     if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') body.warn(err);
-  });
+  };
+  if (stages.length === 1) streamToResponse(source, res, done);
+  else pipeline([...stages, res], done);
 }

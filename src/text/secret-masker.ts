@@ -84,7 +84,7 @@ export class SecretSet {
     const longest = Math.min(this.search.maxLength - 1, to - from);
     for (let n = longest; n >= 1; n--) {
       const at = to - n;
-      // Two table lookups rule out most positions before a string is made for the set lookup.
+      // A table lookup (of the first byte, or of the first two) rules out most positions before a string is made.
       const possible = n === 1 ? this.#starts[data[at]!] : this.#pairs[(data[at]! << 8) | data[at + 1]!];
       if (possible && this.#prefixes.has(data.toString('latin1', at, to))) return at;
     }
