@@ -464,24 +464,39 @@ describe('LogFollower over SqliteStore + MemoryBus', () => {
       assert.ok(alsoWhole.chunks.includes(shared), 'the second follower got the very same Buffer');
     });
 
-    test('a stripped follower stopped before it has read anything ends cleanly after its notice', async () => {
+    test('a stripped follower stopped before it has read anything ends cleanly, empty: its notice comes with the first read', async () => {
       const job = await env.newJob();
       await env.service.append(job, b('stored\n'));
-      const follower = env.follow(job, { from: 0, view: 'text', notice: b('[notice]\n') });
+      let asked = 0;
+      const follower = env.follow(job, { from: 0, view: 'text', notice: () => (asked++, b('[notice]\n')) });
       const sink = new Sink(follower);
       follower.stop();
-      assert.equal((await sink.end()).toString(), '[notice]\n');
+      assert.equal((await sink.end()).toString(), '');
       assert.equal(follower.stopped, true);
+      assert.deepEqual(await follower.opened, { kind: 'build', status: 'RUNNING', start: 0, length: 7 }, 'the first read was made');
+      assert.equal(asked, 1, 'and the notice asked for, but not pushed after the end');
     });
 
-    test('a stripped follower starts with the notice it is given; an append that strips to nothing does not stall it', async () => {
+    test('a stripped follower starts with the notice for the start its first read found; an append that strips to nothing does not stall it', async () => {
       const job = await env.newJob();
-      const sink = new Sink(env.follow(job, { from: 0, view: 'text', notice: b('[notice]\n') }));
-      await sink.until(9, 'the notice');
+      const sink = new Sink(env.follow(job, { from: 0, view: 'text', notice: (start) => b(`[notice from ${start}]\n`) }));
+      await sink.until(16, 'the notice');
       await env.service.append(job, b('\x1b[2K\x1b[1G'));
       await env.service.append(job, b('text\n'));
       await env.service.setStatus(job, { status: 'SUCCEEDED' });
-      assert.equal((await sink.end()).toString(), '[notice]\ntext\n');
+      assert.equal((await sink.end()).toString(), '[notice from 0]\ntext\n');
+    });
+
+    test('opened: the state of the first read (after subscribing); null and an empty end for a log that is gone', async () => {
+      const job = await env.newJob();
+      await env.service.append(job, b('0123456789'));
+      const follower = env.follow(job, { from: 0 });
+      assert.deepEqual(await follower.opened, { kind: 'build', status: 'RUNNING', start: 0, length: 10 });
+      const gone = env.follow({ ...job, id: 'nosuchjob000000001' }, { from: 0 });
+      const sink = new Sink(gone);
+      assert.equal(await gone.opened, null);
+      assert.equal((await sink.end()).length, 0);
+      assert.equal(sink.error, null);
     });
   });
 

@@ -94,21 +94,33 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     else finishedResponse(log, request, ifNoneMatch, undefined).then(send, () => (res.headersSent ? res.destroy() : fallback()));
   }
 
-  /** `stream=1` on a running job: the head at once, then stored bytes and every append. */
+  /**
+   * `stream=1` on a running job: the head at once, then stored bytes and every append. The follower is
+   * opened first: its one read after subscribing (the log's window, the job's kind and status) decides
+   * whether this path answers at all, so a follow costs one store read.
+   */
   async function follow(req: IncomingMessage, res: ServerResponse, kind: JobKind | 'any', request: LogRequest, fallback: () => void, answered: () => void): Promise<void> {
     const ip = req.socket.remoteAddress!;
-    const job = await ctx.service.get(request.id, kind).catch(() => null);
     const key = `ip:${ip}`;
-    // Counted only once it is certain that Fastify will not answer (and count) it instead.
-    if (!job || isTerminal(job.status) || ctx.streamSlots.count(key) >= ctx.streamSlots.maxPerClient) return fallback();
-    if (limits.check({ ip, user: null, params: { id: request.id } })) return fallback();
-    const info = await reads.info(request.id);
-    if (!info || isClosing()) return fallback();
+    if (ctx.streamSlots.count(key) >= ctx.streamSlots.maxPerClient) return fallback();
+    const follower = reads.follow(request.id, 0, undefined, request.view, true);
+    // Until the response takes the follower over, a failed first read (a store fault) only means that
+    // Fastify answers the request, and reports it.
+    const beforeHead = () => undefined;
+    follower.on('error', beforeHead);
+    const state = await follower.opened;
+    // Counted against the limits only once it is certain that Fastify will not answer (and count) it instead.
+    const refused = !state || (kind !== 'any' && state.kind !== kind) || isTerminal(state.status) || isClosing() || limits.check({ ip, user: null, params: { id: request.id } });
+    if (refused) {
+      follower.destroy();
+      return fallback();
+    }
+    follower.off('error', beforeHead);
     const releaseSlot = ctx.streamSlots.acquire(key);
     answered();
-    res.writeHead(200, { ...CORS_RESPONSE_HEADERS, 'x-ratelimit-limit': limits.limitHeader(request.id), ...logHeaders(request), 'X-Log-Offset': info.start });
+    res.writeHead(200, { ...CORS_RESPONSE_HEADERS, 'x-ratelimit-limit': limits.limitHeader(request.id), ...logHeaders(request), 'X-Log-Offset': state.start });
     res.flushHeaders();
-    pipeLog(ctx, res, { r: request, follow: true, from: info.start, notice: reads.notice(info.start), releaseSlot, warn });
+    pipeLog(ctx, res, { r: request, follower, from: state.start, notice: null, releaseSlot, warn });
   }
 
   return (req, res, fallback) => {

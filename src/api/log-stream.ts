@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { pipeline, type Readable, type Transform } from 'node:stream';
+import type { LogFollower } from '../live/follower.js';
 import { constants, createBrotliCompress, createGzip } from 'node:zlib';
 import { strippedViewStream } from '../text/stripped-view.js';
 import type { ApiContext } from './context.js';
@@ -17,12 +18,15 @@ function compressor(encoding: 'gzip' | 'br', live: boolean): Transform {
 
 export interface LogBody {
   r: LogRequest;
-  /** Keep the response open for live appends until the job is terminal. */
-  follow: boolean;
+  /**
+   * The live follower the body is (`stream=1` on a running job: `ctx.service.reads.follow`); null: the
+   * stored bytes [from, until) are sent.
+   */
+  follower: LogFollower | null;
   from: number;
-  /** Stop before this offset (a Range end; without follow, the length the head described). */
+  /** Where the stored bytes end: the length the head described, or a Range end. */
   until?: number;
-  /** The line a stripped read of the whole log starts with (retention dropped its head), if any. */
+  /** The line a stripped read of the whole stored log starts with (retention dropped its head), if any. */
   notice: Buffer | null;
   /** Gives the client's stream slot back (followers only). */
   releaseSlot: () => void;
@@ -37,12 +41,12 @@ export interface LogBody {
  * compressed on the way.
  */
 export function pipeLog(ctx: ApiContext, res: ServerResponse, body: LogBody): void {
-  const { r, follow, from, until } = body;
+  const { r, follower } = body;
+  const follow = follower !== null;
   // Held now: a finished response lets go of its socket.
   const socket = res.socket;
   let source: Readable;
-  if (follow) {
-    const follower = ctx.service.reads.follow(r.id, from, until, r.view, body.notice);
+  if (follower) {
     ctx.followers.add(follower);
     follower.once('close', () => {
       ctx.followers.delete(follower);
@@ -50,7 +54,7 @@ export function pipeLog(ctx: ApiContext, res: ServerResponse, body: LogBody): vo
     });
     source = follower;
   } else {
-    source = ctx.service.reads.stored(r.id, from, until!);
+    source = ctx.service.reads.stored(r.id, body.from, body.until!);
   }
   const stages: (Readable | Transform)[] = [source];
   if (!follow && r.view === 'text') stages.push(strippedViewStream(body.notice));

@@ -116,7 +116,8 @@ export async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: Fast
   if (follow) res.flushHeaders();
   if (req.method === 'HEAD') return void res.end();
 
-  pipeLog(ctx, res, { r, follow, from, until: follow ? until : end, notice: range ? null : service.reads.notice(info.start), releaseSlot, warn: (err) => req.log.warn({ err }, 'log response failed') });
+  const follower = follow ? service.reads.follow(r.id, from, until, r.view, !range) : null;
+  pipeLog(ctx, res, { r, follower, from, until: end, notice: range ? null : service.reads.notice(info.start), releaseSlot, warn: (err) => req.log.warn({ err }, 'log response failed') });
 }
 
 export const LOG_QUERY = queryOf({

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { isTerminal } from '../core/job.js';
-import type { Store } from '../store/store.js';
+import type { LogState, Store } from '../store/store.js';
 import { StrippedView } from '../text/stripped-view.js';
 import { eventTime, type AppendEvent, type LiveBus, type LiveEvent } from './bus.js';
 
@@ -22,8 +22,11 @@ export interface FollowOptions {
   onLiveWrite?: (delaySecs: number) => void;
   /** `text`: the stripped view of the bytes (ANSI and markers removed), else the raw bytes. */
   view?: 'raw' | 'text';
-  /** What a `text` stream starts with (the truncation notice of a read of the whole log), if anything. */
-  notice?: Buffer | null;
+  /**
+   * What a `text` stream starts with, given the first retained offset its first read found (the
+   * truncation notice of a read of the whole log), if anything.
+   */
+  notice?: (start: number) => Buffer | null;
 }
 
 /**
@@ -40,6 +43,12 @@ export interface FollowOptions {
  */
 export class LogFollower extends Readable {
   readonly #o: Required<Omit<FollowOptions, 'until' | 'onLiveWrite' | 'view' | 'notice'>>;
+  #notice: ((start: number) => Buffer | null) | undefined;
+  /**
+   * The log's state as the first read found it (after subscribing): where the stream starts and whether
+   * the job was already finished; null if there is no such log (the stream then ends, empty).
+   */
+  readonly opened: Promise<LogState | null>;
   readonly #onLiveWrite: ((delaySecs: number) => void) | undefined;
   /** The stripped view's state, for a `text` stream. */
   readonly #text: StrippedView | null;
@@ -64,14 +73,14 @@ export class LogFollower extends Readable {
     this.#o = { pageBytes: 256 * 1024, maxQueuedBytes: 1024 * 1024, ...options };
     this.#onLiveWrite = options.onLiveWrite;
     this.#text = options.view === 'text' ? new StrippedView() : null;
-    if (this.#text && options.notice) this.push(options.notice);
+    this.#notice = options.notice;
     this.#next = options.from;
     this.#limit = options.until ?? Infinity;
     if (options.follow) {
       // Subscribe before reading the job, so that nothing committed after the read can be missed.
       this.#unsubscribe = options.bus.subscribe(options.jobId, (e) => this.#onEvent(e));
     }
-    this.#start().catch((err) => this.destroy(err as Error));
+    this.opened = this.#start().catch((err) => (this.destroy(err as Error), null));
   }
 
   /** `stop()` was called: the stream ends (or ended) early because the server is shutting down. */
@@ -89,16 +98,23 @@ export class LogFollower extends Readable {
     return this.#next;
   }
 
-  async #start(): Promise<void> {
-    const { store, jobId, follow } = this.#o;
-    const job = follow ? await store.getJob(jobId) : null;
-    const info = await store.logInfo(jobId);
-    if (!info) throw new Error(`log ${jobId} disappeared`);
-    this.#next = Math.max(this.#next, info.start);
-    this.#knownEnd = Math.max(this.#knownEnd, info.length);
-    if (!follow || (job && isTerminal(job.status))) this.#finish(info.length);
+  async #start(): Promise<LogState | null> {
+    const state = await this.#o.store.logState(this.#o.jobId);
+    if (!state) {
+      // Deleted before the first read: nothing to send, as after a `deleted` event.
+      this.#finish(this.#next);
+    } else {
+      this.#next = Math.max(this.#next, state.start);
+      this.#knownEnd = Math.max(this.#knownEnd, state.length);
+      if (!this.#o.follow || isTerminal(state.status)) this.#finish(state.length);
+      const notice = this.#text && this.#notice?.(state.start);
+      this.#notice = undefined;
+      // Not after a stop() that came first: that stream has ended.
+      if (notice && !this.#ended && !this.destroyed) this.push(notice);
+    }
     this.#started = true;
     this.#pump();
+    return state;
   }
 
   #finish(length: number): void {
@@ -137,17 +153,17 @@ export class LogFollower extends Readable {
   }
 
   /**
-   * Reads the log's length (and, unless `terminal` is known, the job's status) from the store: after a
-   * terminal status the length is final, as appends to a terminal job are refused atomically; after a
-   * resync it shows bytes whose events were lost.
+   * Reads the log's length and the job's status from the store: after a terminal status the length is
+   * final, as appends to a terminal job are refused atomically; after a resync it shows bytes whose
+   * events were lost. `terminal`: an event said the job is finished (the length read is final then).
    */
   #recheck(terminal: boolean): void {
-    const { store, jobId } = this.#o;
-    Promise.all([terminal ? null : store.getJob(jobId), store.logInfo(jobId)])
-      .then(([job, info]) => {
-        if (!info || (!terminal && !job)) this.#finish(this.#next);
-        else if (terminal || isTerminal(job!.status)) this.#finish(info.length);
-        else this.#knownEnd = Math.max(this.#knownEnd, info.length);
+    this.#o.store
+      .logState(this.#o.jobId)
+      .then((state) => {
+        if (!state) this.#finish(this.#next);
+        else if (terminal || isTerminal(state.status)) this.#finish(state.length);
+        else this.#knownEnd = Math.max(this.#knownEnd, state.length);
         this.#pump();
       })
       .catch((err) => this.destroy(err as Error));

@@ -86,9 +86,10 @@ export class LogReads {
 
   /**
    * A live follower: stored bytes from `from`, then every append, until the job is terminal (or `until`),
-   * in the `view` asked for (`notice` starts a stripped one).
+   * in the `view` asked for. `wholeLog`: a stripped one starts with the truncation notice, if the log has one.
    */
-  follow(id: string, from: number, until: number | undefined, view: LogView, notice: Buffer | null): LogFollower {
+  follow(id: string, from: number, until: number | undefined, view: LogView, wholeLog: boolean): LogFollower {
+    const notice = wholeLog ? (start: number) => this.notice(start) : undefined;
     return new LogFollower({ store: this.store, bus: this.bus, jobId: id, from, follow: true, until, view, notice, onLiveWrite: this.options.onLiveWrite });
   }
 }

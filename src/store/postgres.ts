@@ -8,7 +8,7 @@ import { packLog, verifyLogs } from './postgres-upkeep.js';
 import { indexLastLine, indexOneJob, type SearchState } from './postgres-search-index.js';
 import { searchLogs } from './postgres-search.js';
 import { TERMINAL_SQL, toJob, toUser, type JobRow, type UserRow } from './rows.js';
-import type { AppendResult, ImportedLog, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
+import type { AppendResult, ImportedLog, JobListQuery, JobPage, LogChecksum, LogInfo, LogState, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord } from './store.js';
 
 export interface PostgresStoreOptions {
   /** postgres://… */
@@ -385,6 +385,11 @@ export class PostgresStore implements Store {
   async logInfo(jobId: string): Promise<LogInfo | null> {
     const row = (await this.#query<LogRow>('SELECT log_start, log_length FROM jobs WHERE id = $1', [jobId])).rows[0];
     return row ? { start: row.log_start, length: row.log_length } : null;
+  }
+
+  async logState(jobId: string): Promise<LogState | null> {
+    const sql = 'SELECT kind, status, log_start AS start, log_length AS length FROM jobs WHERE id = $1';
+    return (await this.#query<LogState>(sql, [jobId])).rows[0] ?? null;
   }
 
   async logChecksum(jobId: string): Promise<LogChecksum | null> {

@@ -36,6 +36,7 @@ export function prepareStatements(db: Database.Database) {
       'SELECT * FROM jobs WHERE act_id = ? AND kind = ? AND user_id = ? ORDER BY started_at DESC LIMIT 1',
     ),
     logRow: db.prepare('SELECT status, log_start, log_length, log_chars, log_crc, packed FROM jobs WHERE id = ?'),
+    logState: db.prepare('SELECT kind, status, log_start AS start, log_length AS length FROM jobs WHERE id = ?'),
     saveLogRow: db.prepare(
       'UPDATE jobs SET log_start = ?, log_length = ?, log_chars = ?, log_crc = ?, active_at = ? WHERE id = ?',
     ),

@@ -4,7 +4,7 @@ import { crc32, gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { isTerminal, type JobRecord, type JobStatus, type StatusPatch } from '../core/job.js';
 import { countChars, planTrim, type StoredChunk } from '../core/retention.js';
-import type { AppendResult, ImportedLog, JobCount, JobListQuery, JobPage, LogChecksum, LogInfo, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord, VerifyLevel } from './store.js';
+import type { AppendResult, ImportedLog, JobCount, JobListQuery, JobPage, LogChecksum, LogInfo, LogState, LogSearchPage, LogSearchQuery, LogSlice, Store, UserRecord, VerifyLevel } from './store.js';
 import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { guard, storeFault } from './sqlite-faults.js';
 import { WalSync } from './sqlite-wal-sync.js';
@@ -451,6 +451,10 @@ export class SqliteStore implements Store {
   async logInfo(jobId: string): Promise<LogInfo | null> {
     const row = this.#stmt.logRow.get(jobId) as LogRow | undefined;
     return row ? { start: row.log_start, length: row.log_length } : null;
+  }
+
+  async logState(jobId: string): Promise<LogState | null> {
+    return (this.#stmt.logState.get(jobId) as LogState | undefined) ?? null;
   }
 
   async logChecksum(jobId: string): Promise<LogChecksum | null> {

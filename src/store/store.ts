@@ -25,6 +25,12 @@ export interface LogInfo {
   length: number;
 }
 
+/** A log's window with its job's kind and status, read in one step: what a live follower starts from. */
+export interface LogState extends LogInfo {
+  kind: JobKind;
+  status: JobStatus;
+}
+
 export interface LogChecksum {
   /** Total bytes ever appended. */
   length: number;
@@ -164,6 +170,11 @@ export interface Store {
    */
   append(jobId: string, data: Buffer, expectedOffset?: number, committed?: (result: AppendResult) => void): Promise<AppendResult>;
   logInfo(jobId: string): Promise<LogInfo | null>;
+  /**
+   * The log's window and its job's kind and status as of one moment (a status change and the appends
+   * before it are seen together): a follower needs nothing else to start or to check where a log ends.
+   */
+  logState(jobId: string): Promise<LogState | null>;
   /** What a producer's verified finish is compared with (retention does not change it). */
   logChecksum(jobId: string): Promise<LogChecksum | null>;
   /**

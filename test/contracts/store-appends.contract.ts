@@ -214,10 +214,27 @@ export function storeAppendsContract(withStore: WithStore, withJob: WithJob): vo
             assert.equal(log.data.toString(), 'first ');
           }
           assert.deepEqual(await store.logInfo(job.id), { start: 0, length: log.end });
+          assert.deepEqual(await store.logState(job.id), { kind: 'build', status: 'SUCCEEDED', start: 0, length: log.end }, 'the status with the final length');
           // Once terminal, nothing more.
           assert.deepEqual(await store.append(job.id, b('third')), { kind: 'terminal', status: 'SUCCEEDED' });
           assert.deepEqual(await store.logInfo(job.id), { start: 0, length: log.end });
         }
+      });
+    });
+  });
+
+  describe('logState', () => {
+    test('the window with the job\'s kind and status, as one read; null for an unknown job', async () => {
+      await withJob({ retentionChars: 10 }, async (store, job) => {
+        assert.deepEqual(await store.logState(job.id), { kind: 'build', status: 'RUNNING', start: 0, length: 0 });
+        await mustAppend(store, job.id, 'abcdefghijklmno');
+        assert.deepEqual(await store.logState(job.id), { kind: 'build', status: 'RUNNING', start: 5, length: 15 });
+        await store.updateJobStatus(job.id, 'RUNNING', { status: 'ABORTED', finishedAt: 1_700_000_001_000 });
+        assert.deepEqual(await store.logState(job.id), { kind: 'build', status: 'ABORTED', start: 5, length: 15 });
+        const run = makeJob({ kind: 'run', status: 'READY' });
+        await store.createJob(run);
+        assert.deepEqual(await store.logState(run.id), { kind: 'run', status: 'READY', start: 0, length: 0 });
+        assert.equal(await store.logState('nosuchjob0000000'), null);
       });
     });
   });
