@@ -11,7 +11,9 @@ import json, sys
 from prometheus_client.parser import text_string_to_metric_families
 out = {}
 for family in text_string_to_metric_families(sys.stdin.read()):
-    out[family.name] = {"type": family.type, "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in family.samples]}
+    # NaN (a valid sample value: prom-client's event-loop lag mean when two scrapes come within its
+    # sampling interval) is no JSON: it travels as null.
+    out[family.name] = {"type": family.type, "samples": [{"name": s.name, "labels": s.labels, "value": None if s.value != s.value else s.value} for s in family.samples]}
 print(json.dumps(out))
 `;
 
@@ -27,7 +29,8 @@ export type Scrape = Map<string, { type: string; samples: Sample[] }>;
 export function parseScrape(text: string): Scrape {
   const run = spawnSync('/usr/bin/python3', ['-c', PARSE], { input: text, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   assert.equal(run.status, 0, `the Prometheus parser refused the text: ${run.stderr}`);
-  return new Map(Object.entries(JSON.parse(run.stdout) as Record<string, { type: string; samples: Sample[] }>));
+  const parsed = JSON.parse(run.stdout, (key, v: unknown) => (key === 'value' && v === null ? NaN : v)) as Record<string, { type: string; samples: Sample[] }>;
+  return new Map(Object.entries(parsed));
 }
 
 /** GET /metrics, parsed. */
