@@ -114,7 +114,11 @@ export async function serveLog(ctx: ApiContext, kind: JobKind | 'any', req: Fast
   const releaseSlot = follow ? ctx.streamSlots.acquire(clientKey(req)) : () => undefined;
   const res = takeOver(reply, status, headers);
   if (follow) res.flushHeaders();
-  if (req.method === 'HEAD') return void res.end();
+  if (req.method === 'HEAD') {
+    // The head a GET would get (429 over the stream limit too), and the slot back at once.
+    releaseSlot();
+    return void res.end();
+  }
 
   const follower = follow ? service.reads.follow(r.id, from, until, r.view, !range) : null;
   pipeLog(ctx, res, { r, follower, from, until: end, notice: range ? null : service.reads.notice(info.start), releaseSlot, warn: (err) => req.log.warn({ err }, 'log response failed') });
