@@ -7,10 +7,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
 import pg from 'pg';
 import { newId } from '../src/core/ids.js';
 import { assertEnvelope } from './helpers/envelope.js';
 import { rawRequest } from './helpers/http.js';
+import { scrape, value } from './helpers/metrics.js';
 import { append, createJob, finish, startTestServer, waitFor, type TestServer } from './helpers/server.js';
 
 const DATABASE_URL = process.env.BUILDLOG_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -20,6 +22,8 @@ interface Followed {
   headers: IncomingHttpHeaders;
   body: Buffer;
   ended: Promise<void>;
+  /** The reader goes away (its connection is reset). */
+  leave(): void;
 }
 
 /** Opens a follow and resolves once its head arrived; `body` grows until the response ends. */
@@ -27,9 +31,15 @@ function follow(server: TestServer, path: string): Promise<Followed> {
   const { hostname, port } = new URL(server.url);
   return new Promise((resolve, reject) => {
     const req = request({ hostname, port, path, agent: false }, (res) => {
-      const out: Followed = { status: res.statusCode!, headers: res.headers, body: Buffer.alloc(0), ended: new Promise((r) => res.on('end', r)) };
+      const out: Followed = {
+        status: res.statusCode!,
+        headers: res.headers,
+        body: Buffer.alloc(0),
+        ended: new Promise((r) => res.on('end', r)),
+        leave: () => req.destroy(),
+      };
       res.on('data', (c: Buffer) => (out.body = Buffer.concat([out.body, c])));
-      res.on('error', reject);
+      res.on('error', () => undefined);
       resolve(out);
     });
     req.on('error', reject);
@@ -85,6 +95,47 @@ describe('stream=1 without a token (the fast path)', () => {
     }
   });
 
+  /** A connection to the server and everything it received, as text. */
+  async function connection() {
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    const c = { socket, received: '', closed: new Promise<void>((resolve) => socket.once('close', () => resolve())) };
+    socket.on('data', (d: Buffer) => (c.received += d.toString('latin1')));
+    return c;
+  }
+
+  for (const pipelined of [false, true]) {
+    test(`after the last chunk the connection serves the next request${pipelined ? ', also one sent in the same packet as the follow' : ''}`, async () => {
+      const id = await createJob(server);
+      const before = await scrape(server);
+      const c = await connection();
+      const next = `GET /v2/actor-builds/${id} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      c.socket.write(`GET /v2/actor-builds/${id}/log?stream=1 HTTP/1.1\r\nHost: x\r\n\r\n${pipelined ? next : ''}`);
+      await waitFor(() => c.received.includes('\r\n\r\n'), 5000, 'the head');
+      // Sent while the follow is open: answered after it.
+      if (!pipelined) c.socket.write(next);
+      assert.equal((await append(server, id, 'one line\n')).status, 200);
+      await waitFor(() => c.received.includes('one line'), 5000, 'the append');
+      assert.equal((await finish(server, id)).status, 200);
+      // The job as it was when that request arrived (RUNNING if it came with the follow).
+      await waitFor(() => /\r\n0\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n\{"data":\{[^]*"status":"(RUNNING|SUCCEEDED)"[^]*\}$/.test(c.received), 5000, 'the answer to the next request');
+      const head = c.received.slice(0, c.received.indexOf('\r\n\r\n'));
+      assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(head, /\r\nConnection: keep-alive\r\n/);
+      assert.match(head, /\r\nTransfer-Encoding: chunked$/);
+      const rest = c.received.slice(head.length + 4);
+      assert.ok(rest.startsWith('9\r\none line\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n'), `one chunk, the last chunk, the next response: ${JSON.stringify(rest.slice(0, 60))}`);
+      // And one more after that, on the same connection.
+      const third = c.received.length;
+      c.socket.write(`GET /v2/actor-builds/${id}/log HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      await c.closed;
+      assert.match(c.received.slice(third), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\none line\n$/);
+      // The follow and the plain GET, as the route's hook counts them.
+      const labels = { route: '/v2/actor-builds/:id/log', method: 'GET', status: '200' };
+      assert.equal(value(await scrape(server), 'buildlog_http_requests_total', labels) - value(before, 'buildlog_http_requests_total', labels), 2);
+    });
+  }
+
   test('a job that finished: the whole log at once, as from the route', async () => {
     const id = await createJob(server, 'run');
     await append(server, id, 'all of it\n');
@@ -94,6 +145,37 @@ describe('stream=1 without a token (the fast path)', () => {
     assert.equal(fast.status, 200);
     assert.equal(fast.body.toString(), 'all of it\n');
     assert.deepEqual(head(fast.headers), head(routed.headers));
+  });
+});
+
+describe('stream slots with followers on the fast path', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ maxStreamsPerClient: 2 });
+  });
+  after(() => server.stop());
+
+  test('a HEAD holds no slot; a reader that goes away gives its slot back; over the limit is 429', async () => {
+    const id = await createJob(server);
+    for (let i = 0; i < 3; i++) {
+      const head = await rawRequest(server, 'HEAD', `/v2/actor-builds/${id}/log?stream=1`);
+      assert.equal(head.status, 200, `HEAD ${i + 1}: answered, its slot given back`);
+    }
+    const path = `/v2/actor-builds/${id}/log?stream=1`;
+    const first = await follow(server, path);
+    const second = await follow(server, path);
+    assert.deepEqual([first.status, second.status], [200, 200]);
+    assertEnvelope(await rawRequest(server, 'GET', path), 429, 'rate-limit-exceeded');
+    first.leave();
+    let third: Followed | null = null;
+    await waitFor(async () => {
+      const f = await follow(server, path);
+      if (f.status === 200) third = f;
+      else f.leave();
+      return third !== null;
+    }, 5000, 'the slot of the reader that left');
+    assert.equal((await finish(server, id)).status, 200);
+    await Promise.all([second.ended, third!.ended]);
   });
 });
 

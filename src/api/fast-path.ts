@@ -8,6 +8,10 @@ import { finishedResponse, finishedResponseNow, type PlannedResponse } from './f
 import { logHeaders, type LogRequest } from './log-headers.js';
 import { pipeLog } from './log-stream.js';
 import { pickEncoding } from './range.js';
+import { countRequest, pipeFollowerToSocket, takeSocket } from './socket-follow.js';
+
+/** Called once the fast path has certainly taken the request (its head is written next); returns what to call when the response is over. */
+type Answered = () => () => void;
 
 /** Handles the request and returns true, or returns false and leaves it to Fastify. */
 export type FastPath = (req: IncomingMessage, res: ServerResponse, fallback: () => void) => boolean;
@@ -57,19 +61,19 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     return e;
   };
 
-  /** Counts a response this path answers in the metrics once it has ended, as Fastify's hook does for its routes. */
-  function countWhenDone(req: IncomingMessage, res: ServerResponse, route: string, started: number): void {
+  /** What counts a response this path answers in the metrics once it is over, as Fastify's hook does for its routes. */
+  function counter(method: string, status: () => number, route: string, started: number): () => void {
     const metrics = ctx.metrics;
-    if (metrics) res.once('close', () => metrics.request(route, req.method!, res.statusCode, (performance.now() - started) / 1000));
+    return metrics ? () => metrics.request(route, method, status(), (performance.now() - started) / 1000) : () => undefined;
   }
 
   /** `answered` is called when this path has certainly taken the request (its head is written next). */
-  function sendFinished(req: IncomingMessage, res: ServerResponse, log: FinishedLog, request: LogRequest, fallback: () => void, answered: () => void): void {
+  function sendFinished(req: IncomingMessage, res: ServerResponse, log: FinishedLog, request: LogRequest, fallback: () => void, answered: Answered): void {
     const ifNoneMatch = req.headers['if-none-match'];
     const variant = `${request.view}-${request.download}-${request.encoding}`;
     const head = ifNoneMatch === undefined ? heads.get(log)?.get(variant) : undefined;
     if (head) {
-      answered();
+      res.once('close', answered());
       res.writeHead(200, head);
       res.end(request.encoding ? log.compressedNow(request.view, request.encoding) : log.view(request.view));
       return;
@@ -84,7 +88,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
         if (!byVariant) heads.set(log, (byVariant = new Map()));
         byVariant.set(variant, flat);
       }
-      answered();
+      res.once('close', answered());
       res.writeHead(planned.status, flat);
       res.end(planned.body);
     };
@@ -97,9 +101,10 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
   /**
    * `stream=1` on a running job: the head at once, then stored bytes and every append. The follower is
    * opened first: its one read after subscribing (the log's window, the job's kind and status) decides
-   * whether this path answers at all, so a follow costs one store read.
+   * whether this path answers at all, so a follow costs one store read. An uncompressed follow is written
+   * straight to its socket, which Node's HTTP server lets go of (api/socket-follow.ts).
    */
-  async function follow(req: IncomingMessage, res: ServerResponse, kind: JobKind | 'any', request: LogRequest, fallback: () => void, answered: () => void): Promise<void> {
+  async function follow(req: IncomingMessage, res: ServerResponse, kind: JobKind | 'any', request: LogRequest, requestNo: number, fallback: () => void, answered: Answered): Promise<void> {
     const ip = req.socket.remoteAddress!;
     const key = `ip:${ip}`;
     if (ctx.streamSlots.count(key) >= ctx.streamSlots.maxPerClient) return fallback();
@@ -117,13 +122,22 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     }
     follower.off('error', beforeHead);
     const releaseSlot = ctx.streamSlots.acquire(key);
-    answered();
+    const count = answered();
     res.writeHead(200, { ...CORS_RESPONSE_HEADERS, 'x-ratelimit-limit': limits.limitHeader(request.id), ...logHeaders(request), 'X-Log-Offset': state.start });
     res.flushHeaders();
+    const taken = request.encoding ? null : takeSocket(res, requestNo);
+    if (taken) {
+      return pipeFollowerToSocket(ctx, taken, follower, warn, () => {
+        releaseSlot();
+        count();
+      });
+    }
+    res.once('close', count);
     pipeLog(ctx, res, { r: request, follower, from: state.start, notice: null, releaseSlot, warn });
   }
 
   return (req, res, fallback) => {
+    const requestNo = countRequest(req.socket);
     if ((req.method !== 'GET' && req.method !== 'HEAD') || isClosing()) return false;
     const h = req.headers;
     if (h.authorization !== undefined || h.range !== undefined) return false;
@@ -135,7 +149,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     const kind = m[1] ? KINDS[m[1]]! : 'any';
     const request: LogRequest = { id, view: flags.raw ? 'raw' : 'text', download: !!flags.download, encoding: encodingOf(h['accept-encoding']) };
     const started = performance.now();
-    const answered = () => countWhenDone(req, res, ROUTES[m[1] ?? '']!, started);
+    const answered: Answered = () => counter(req.method!, () => res.statusCode, ROUTES[m[1] ?? '']!, started);
     const log = reads.cached(id);
     if (log) {
       if (kind !== 'any' && kind !== log.kind) return false;
@@ -145,7 +159,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
       return true;
     }
     if (!flags.stream || req.method !== 'GET') return false;
-    follow(req, res, kind, request, fallback, answered).catch((err: Error) => (res.headersSent ? (warn(err), res.destroy()) : fallback()));
+    follow(req, res, kind, request, requestNo, fallback, answered).catch((err: Error) => (res.headersSent ? (warn(err), res.destroy()) : fallback()));
     return true;
   };
 }

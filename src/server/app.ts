@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { clientErrorHandler, frameworkErrorHandler } from '../api/errors.js';
 import type { FastPath } from '../api/fast-path.js';
 import { registerApi } from '../api/index.js';
+import { TakenConnections } from '../api/socket-follow.js';
 import { serviceUnavailable } from '../api/api-error.js';
 import { ensureTokenUser } from '../auth/tokens.js';
 import { JobDeadlines } from '../core/deadlines.js';
@@ -98,6 +99,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
     });
     reportProblem = (message) => app.log.warn(message);
     const followers = new Set<LogFollower>();
+    const taken = new TakenConnections(app.server);
     metrics.watch({
       store,
       liveFollowers: () => {
@@ -123,7 +125,7 @@ export async function startServer(config: Config, logger: boolean | object = fal
     });
     shared = await openSharedCounts(config, (message) => reportProblem(message));
     const sharedCounts = shared?.counts;
-    fastPath = await registerApi(app, { service, config, followers, streamSlots: new StreamSlots(config.maxStreamsPerClient, sharedCounts), sharedCounts, metrics }, () => closing);
+    fastPath = await registerApi(app, { service, config, followers, taken, streamSlots: new StreamSlots(config.maxStreamsPerClient, sharedCounts), sharedCounts, metrics }, () => closing);
     // Every backend this node depends on: the store, and Redis when nodes share live events through it.
     const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.probe() }];
     const probeBus = bus.probe?.bind(bus);
@@ -171,7 +173,10 @@ export async function startServer(config: Config, logger: boolean | object = fal
         // Stopped streams close their connections once their last bytes are out, responses finished from
         // now on say `Connection: close`; after a grace period whatever is still open is cut: a reader that
         // stopped reading would otherwise hold its response, and the exit, forever.
-        const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        const cut = setTimeout(() => {
+          app.server.closeAllConnections();
+          taken.cutAll();
+        }, SHUTDOWN_GRACE_MS);
         try {
           await app.close();
         } finally {
