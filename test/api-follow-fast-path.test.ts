@@ -8,6 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import pg from 'pg';
 import { newId } from '../src/core/ids.js';
 import { assertEnvelope } from './helpers/envelope.js';
@@ -135,6 +137,29 @@ describe('stream=1 without a token (the fast path)', () => {
       assert.equal(value(await scrape(server), 'buildlog_http_requests_total', labels) - value(before, 'buildlog_http_requests_total', labels), 2);
     });
   }
+
+  test('a follower written to its socket holds neither the request nor the response it came with', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const id = await createJob(server);
+    const seen: WeakRef<object>[] = [];
+    const onRequest = (req: object, res: object) => seen.push(new WeakRef(req), new WeakRef(res));
+    server.app.server.on('request', onRequest);
+    const followed = await follow(server, `/v2/actor-builds/${id}/log?stream=1`);
+    server.app.server.off('request', onRequest);
+    assert.equal(followed.status, 200);
+    assert.equal(seen.length, 2);
+    // WeakRefs let go of their targets only after the job that made them; a few rounds for the parser's deferred free.
+    for (let i = 0; i < 10 && seen.some((r) => r.deref()); i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      gc();
+    }
+    assert.deepEqual(seen.map((r) => r.deref() === undefined), [true, true], 'request and response collected while the follow is open');
+    assert.equal((await append(server, id, 'still followed\n')).status, 200);
+    await waitFor(() => followed.body.toString() === 'still followed\n', 5000, 'the append');
+    assert.equal((await finish(server, id)).status, 200);
+    await followed.ended;
+  });
 
   test('a job that finished: the whole log at once, as from the route', async () => {
     const id = await createJob(server, 'run');

@@ -10,8 +10,22 @@ import { pipeLog } from './log-stream.js';
 import { pickEncoding } from './range.js';
 import { countRequest, pipeFollowerToSocket, takeSocket } from './socket-follow.js';
 
-/** Called once the fast path has certainly taken the request (its head is written next); returns what to call when the response is over. */
-type Answered = () => () => void;
+/**
+ * Called once the fast path has certainly taken the request (its head is written next); returns what to
+ * call, with the status, when the response is over.
+ */
+type Answered = () => (status: number) => void;
+
+/**
+ * What a taken follower calls when it is over. Made here, not inside `follow`: a closure made there would
+ * hold `follow`'s context, and with it the request and the response that the socket was taken from.
+ */
+function whenFollowEnds(releaseSlot: () => void, count: (status: number) => void): () => void {
+  return () => {
+    releaseSlot();
+    count(200);
+  };
+}
 
 /** Handles the request and returns true, or returns false and leaves it to Fastify. */
 export type FastPath = (req: IncomingMessage, res: ServerResponse, fallback: () => void) => boolean;
@@ -62,9 +76,13 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
   };
 
   /** What counts a response this path answers in the metrics once it is over, as Fastify's hook does for its routes. */
-  function counter(method: string, status: () => number, route: string, started: number): () => void {
+  function counter(method: string, route: string, started: number): (status: number) => void {
     const metrics = ctx.metrics;
-    return metrics ? () => metrics.request(route, method, status(), (performance.now() - started) / 1000) : () => undefined;
+    return metrics ? (status) => metrics.request(route, method, status, (performance.now() - started) / 1000) : () => undefined;
+  }
+
+  function countWhenClosed(res: ServerResponse, count: (status: number) => void): void {
+    res.once('close', () => count(res.statusCode));
   }
 
   /** `answered` is called when this path has certainly taken the request (its head is written next). */
@@ -73,7 +91,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     const variant = `${request.view}-${request.download}-${request.encoding}`;
     const head = ifNoneMatch === undefined ? heads.get(log)?.get(variant) : undefined;
     if (head) {
-      res.once('close', answered());
+      countWhenClosed(res, answered());
       res.writeHead(200, head);
       res.end(request.encoding ? log.compressedNow(request.view, request.encoding) : log.view(request.view));
       return;
@@ -88,7 +106,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
         if (!byVariant) heads.set(log, (byVariant = new Map()));
         byVariant.set(variant, flat);
       }
-      res.once('close', answered());
+      countWhenClosed(res, answered());
       res.writeHead(planned.status, flat);
       res.end(planned.body);
     };
@@ -126,13 +144,8 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     res.writeHead(200, { ...CORS_RESPONSE_HEADERS, 'x-ratelimit-limit': limits.limitHeader(request.id), ...logHeaders(request), 'X-Log-Offset': state.start });
     res.flushHeaders();
     const taken = request.encoding ? null : takeSocket(res, requestNo);
-    if (taken) {
-      return pipeFollowerToSocket(ctx, taken, follower, warn, () => {
-        releaseSlot();
-        count();
-      });
-    }
-    res.once('close', count);
+    if (taken) return pipeFollowerToSocket(ctx, taken, follower, warn, whenFollowEnds(releaseSlot, count));
+    countWhenClosed(res, count);
     pipeLog(ctx, res, { r: request, follower, from: state.start, notice: null, releaseSlot, warn });
   }
 
@@ -149,7 +162,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     const kind = m[1] ? KINDS[m[1]]! : 'any';
     const request: LogRequest = { id, view: flags.raw ? 'raw' : 'text', download: !!flags.download, encoding: encodingOf(h['accept-encoding']) };
     const started = performance.now();
-    const answered: Answered = () => counter(req.method!, () => res.statusCode, ROUTES[m[1] ?? '']!, started);
+    const answered: Answered = () => counter(req.method!, ROUTES[m[1] ?? '']!, started);
     const log = reads.cached(id);
     if (log) {
       if (kind !== 'any' && kind !== log.kind) return false;
