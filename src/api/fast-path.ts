@@ -27,6 +27,11 @@ function whenFollowEnds(releaseSlot: () => void, count: (status: number) => void
   };
 }
 
+/** Counts a response held by Node's HTTP server once it has closed, with the status it went out with. */
+function countWhenClosed(res: ServerResponse, count: (status: number) => void): void {
+  res.once('close', () => count(res.statusCode));
+}
+
 /** Handles the request and returns true, or returns false and leaves it to Fastify. */
 export type FastPath = (req: IncomingMessage, res: ServerResponse, fallback: () => void) => boolean;
 
@@ -79,10 +84,6 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
   function counter(method: string, route: string, started: number): (status: number) => void {
     const metrics = ctx.metrics;
     return metrics ? (status) => metrics.request(route, method, status, (performance.now() - started) / 1000) : () => undefined;
-  }
-
-  function countWhenClosed(res: ServerResponse, count: (status: number) => void): void {
-    res.once('close', () => count(res.statusCode));
   }
 
   /** `answered` is called when this path has certainly taken the request (its head is written next). */
