@@ -28,6 +28,29 @@ interface WalFlush {
   end: number;
 }
 
+/**
+ * The store's successful flushes of the WAL (its fdatasync calls; SQLite's checkpoints fsync) in an
+ * strace log. A call that overlaps another thread's traced call is split in two lines, `<unfinished ...>`
+ * at its start and `<... fdatasync resumed>` with its result and duration, on the same thread id: a
+ * checkpoint's fsync does this now and then, and a parser that read whole lines only missed that flush.
+ */
+function walFlushes(trace: string): WalFlush[] {
+  const flushes: WalFlush[] = [];
+  const unfinished = new Map<string, number>();
+  for (const line of trace.split('\n')) {
+    const whole = /^(\d+)\s+(\d+\.\d+) fdatasync\(\d+<[^>]*\/buildlog\.db-wal>(?:\)\s+=\s+0 <(\d+\.\d+)>| <unfinished \.\.\.>)/.exec(line);
+    const resumed = /^(\d+)\s+\d+\.\d+ <\.\.\. fdatasync resumed>\)\s+=\s+0 <(\d+\.\d+)>/.exec(line);
+    let start: number | undefined;
+    let seconds: string | undefined;
+    if (whole?.[3]) [start, seconds] = [Number(whole[2]), whole[3]];
+    else if (whole) unfinished.set(whole[1]!, Number(whole[2]));
+    else if (resumed) [start, seconds] = [unfinished.get(resumed[1]!), resumed[2]];
+    if (resumed) unfinished.delete(resumed[1]!);
+    if (start !== undefined) flushes.push({ start: start * 1000, end: (start + Number(seconds)) * 1000 });
+  }
+  return flushes;
+}
+
 /** `buildlog serve` under strace; stop() ends the server (not strace, which would leave it running) and returns its WAL flushes. */
 async function serveTraced(extra: string[] = []) {
   const dir = tempDir('buildlog-commits-');
@@ -53,12 +76,7 @@ async function serveTraced(extra: string[] = []) {
       process.kill(pid, 'SIGTERM');
       await exited;
       pids.delete(pid);
-      const flushes: WalFlush[] = [];
-      for (const line of readFileSync(trace, 'utf8').split('\n')) {
-        const m = /^\d+\s+(\d+\.\d+) f(?:data)?sync\(\d+<[^>]*\/buildlog\.db-wal>\)\s+=\s+0 <(\d+\.\d+)>/.exec(line);
-        if (m) flushes.push({ start: Number(m[1]) * 1000, end: (Number(m[1]) + Number(m[2])) * 1000 });
-      }
-      return flushes;
+      return walFlushes(readFileSync(trace, 'utf8'));
     },
   };
 }
