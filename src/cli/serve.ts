@@ -1,6 +1,7 @@
 import { createUser } from '../auth/tokens.js';
 import { resolveConfig, type ConfigFlags } from '../server/config.js';
 import { startServer } from '../server/app.js';
+import { keepHeapNearLive } from '../server/heap.js';
 
 /**
  * `buildlog serve`: runs until SIGINT/SIGTERM, then shuts down cleanly. stdout carries only the server log
@@ -9,6 +10,7 @@ import { startServer } from '../server/app.js';
  */
 export async function serve(flags: ConfigFlags): Promise<void> {
   const config = resolveConfig(flags);
+  keepHeapNearLive();
   const server = await startServer(config, true);
   let stopping = false;
   const stop = (signal: string) => {
