@@ -62,10 +62,13 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Pro
   });
 }
 
+/** Node options for every bench server, to profile a row: BUILDLOG_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p'. */
+const PROFILE_ARGS = (process.env.BUILDLOG_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
 /** `buildlog serve` from dist/ (run `npm run build` first) with the bench flags and a fresh data dir. */
 export async function startBuildlog(extra: string[] = [], nodeArgs: string[] = []): Promise<Proc> {
   const dir = mkdtempSync(join(tmpdir(), 'buildlog-bench-'));
-  const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--port', '0', '--data', join(dir, 'data'), '--log-level', 'warn', ...BENCH_FLAGS, ...extra], {
+  const child = spawn(process.execPath, [...PROFILE_ARGS, ...nodeArgs, BIN, 'serve', '--port', '0', '--data', join(dir, 'data'), '--log-level', 'warn', ...BENCH_FLAGS, ...extra], {
     env: { ...process.env, BUILDLOG_TOKEN: TOKEN },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
