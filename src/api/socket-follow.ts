@@ -103,6 +103,12 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 /** What a client may send while its follow is open (a pipelined request) before it is cut off. */
 const MAX_UNREAD = 64 * 1024;
 
+/** Listeners shared by every taken socket, rather than closures of its own. */
+function destroySocket(this: Socket): void {
+  this.destroy();
+}
+function ignore(): void {}
+
 /**
  * A follower written to a taken socket as the chunked body its head announced, with backpressure. After
  * the last chunk the connection goes back to the HTTP server (keep-alive), or is closed when the head
@@ -131,7 +137,8 @@ export function pipeFollowerToSocket(ctx: ApiContext, taken: TakenSocket, follow
     if (!more) follower.pause();
   });
   socket.on('drain', () => follower.resume());
-  follower.once('end', () => {
+  // `on`, not `once`, for events that come once anyway: a `once` wrapper is two more objects per follower.
+  follower.on('end', () => {
     if (keepAlive && !follower.stopped) {
       socket.write(LAST_CHUNK);
       finish();
@@ -141,11 +148,11 @@ export function pipeFollowerToSocket(ctx: ApiContext, taken: TakenSocket, follow
       socket.end(LAST_CHUNK);
     }
   });
-  follower.once('error', (err) => {
+  follower.on('error', (err) => {
     socket.destroy();
     warn(err);
   });
-  follower.once('close', () => {
+  follower.on('close', () => {
     if (!follower.readableEnded) socket.destroy();
   });
   // Whatever the client sends meanwhile is its next request, read once the connection is given back.
@@ -155,10 +162,10 @@ export function pipeFollowerToSocket(ctx: ApiContext, taken: TakenSocket, follow
     unread.push(data);
   });
   // The reader went away (a half-closed connection gets no more of the log either).
-  socket.once('end', () => socket.destroy());
+  socket.on('end', destroySocket);
   // A reset is followed by 'close', which cleans up.
-  socket.on('error', () => undefined);
-  socket.once('close', () => {
+  socket.on('error', ignore);
+  socket.on('close', () => {
     ctx.taken.delete(socket);
     follower.destroy();
     finish();

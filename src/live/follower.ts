@@ -70,7 +70,16 @@ export class LogFollower extends Readable {
 
   constructor(options: FollowOptions) {
     super({ highWaterMark: 64 * 1024 });
-    this.#o = { pageBytes: 256 * 1024, maxQueuedBytes: 1024 * 1024, ...options };
+    // The fields it needs, not a copy of `options`: that would keep the notice's closure for as long as the follower lives.
+    this.#o = {
+      store: options.store,
+      bus: options.bus,
+      jobId: options.jobId,
+      from: options.from,
+      follow: options.follow,
+      pageBytes: options.pageBytes ?? 256 * 1024,
+      maxQueuedBytes: options.maxQueuedBytes ?? 1024 * 1024,
+    };
     this.#onLiveWrite = options.onLiveWrite;
     this.#text = options.view === 'text' ? new StrippedView() : null;
     this.#notice = options.notice;
