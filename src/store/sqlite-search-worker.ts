@@ -1,8 +1,9 @@
 /**
- * The search indexer: a worker thread that keeps `search.db` (an SQLite FTS5 trigram index) in step with
- * the logs in `buildlog.db`. It runs beside the server on another core, so appends are acknowledged
- * without waiting for indexing; it reads the logs through its own read-only connection (WAL lets it read
- * while the server writes) and writes only its own file, so it never holds the log store's write lock.
+ * The search indexer: keeps `search.db` (an SQLite FTS5 trigram index) in step with the logs in
+ * `buildlog.db`. It runs on the store's background thread (sqlite-thread.ts), beside the server on another
+ * core, so appends are acknowledged without waiting for indexing; it reads the logs through its own
+ * read-only connection (WAL lets it read while the server writes) and writes only its own file, so it
+ * never holds the log store's write lock.
  *
  * The index holds blocks of whole lines (about 8 KiB each) of every job's retained log, without ANSI
  * codes; the text itself is not stored (`content=''`): answers re-read the lines from the log store.
@@ -11,7 +12,7 @@
  * every job with what it indexed, so appends made while it was not running (or a lost index) are caught up.
  */
 import { rmSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { isTerminal, type JobStatus } from '../core/job.js';
@@ -206,109 +207,115 @@ const DELAY_MS = 1000;
  * When writing stops, it catches up at full speed.
  */
 const REST_FACTOR = 3;
-const port = parentPort!;
-const indexer = startIndexer(workerData as SearchWorkerData);
-/** Job id -> when it is due. */
-const pending = new Map<string, number>();
-/** Waiting searches, each with the jobs that were pending when it asked. */
-const syncs: { seq: number; jobs: Set<string> }[] = [];
-let timer: NodeJS.Timeout | undefined;
-let immediate = false;
-let closed = false;
-/** No pass (but those a search waits for) before this time. */
-let restUntil = 0;
-let lastChangeAt = 0;
-/** Job id -> when it last changed (until it is indexed). */
-const changedAt = new Map<string, number>();
 
-function enqueue(jobId: string, due = Date.now() + DELAY_MS): void {
-  // A later change does not postpone a job that is already waiting: it is indexed at most DELAY_MS late.
-  if (!pending.has(jobId)) pending.set(jobId, due);
-}
+/**
+ * Runs the indexer on this thread, talking over `port` (ToWorker in, FromWorker out) until told to close;
+ * it closes the port then. Throws if the index cannot be opened.
+ */
+export function runIndexer(port: MessagePort, data: SearchWorkerData): void {
+  const indexer = startIndexer(data);
+  /** Job id -> when it is due. */
+  const pending = new Map<string, number>();
+  /** Waiting searches, each with the jobs that were pending when it asked. */
+  const syncs: { seq: number; jobs: Set<string> }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let immediate = false;
+  let closed = false;
+  /** No pass (but those a search waits for) before this time. */
+  let restUntil = 0;
+  let lastChangeAt = 0;
+  /** Job id -> when it last changed (until it is indexed). */
+  const changedAt = new Map<string, number>();
 
-/** Runs `step` now if a job is due or a search waits, else when the next job is due. */
-function schedule(): void {
-  if (closed) return;
-  clearTimeout(timer);
-  let next = Infinity;
-  for (const due of pending.values()) next = Math.min(next, due);
-  if (next !== Infinity) next = Math.max(next, restUntil);
-  const now = Date.now();
-  if (syncs.some((s) => s.jobs.size > 0) || next <= now) {
-    if (!immediate) {
-      immediate = true;
-      setImmediate(step);
-    }
-  } else if (next !== Infinity) timer = setTimeout(step, next - now);
-}
-
-/** Indexes one job per turn (those a search waits for first), so messages are taken in between. */
-function step(): void {
-  immediate = false;
-  if (closed) return;
-  const now = Date.now();
-  const wanted = syncs.find((s) => s.jobs.size > 0)?.jobs.values().next().value;
-  const jobId = wanted ?? (now >= restUntil ? [...pending].find(([, at]) => at <= now)?.[0] : undefined);
-  if (jobId !== undefined) {
-    pending.delete(jobId);
-    try {
-      // A log still being written faster than its window can be indexed waits until it slows down or a search asks.
-      const busy = wanted === undefined && now - (changedAt.get(jobId) ?? 0) < DELAY_MS;
-      if (indexer.indexJob(jobId, busy) === 'behind') {
-        enqueue(jobId);
-      } else {
-        changedAt.delete(jobId);
-        const took = Date.now() - now;
-        restUntil = Date.now() - lastChangeAt < DELAY_MS ? Date.now() + REST_FACTOR * took : 0;
-      }
-    } catch (err) {
-      if (err instanceof LogMoved) {
-        enqueue(jobId, 0);
-        return schedule();
-      }
-      // The job's next change retries it; the store logs why.
-      port.postMessage({ type: 'failed', message: `indexing ${jobId}: ${(err as Error).message}` } satisfies FromWorker);
-    }
-    for (const s of syncs) s.jobs.delete(jobId);
+  function enqueue(jobId: string, due = Date.now() + DELAY_MS): void {
+    // A later change does not postpone a job that is already waiting: it is indexed at most DELAY_MS late.
+    if (!pending.has(jobId)) pending.set(jobId, due);
   }
-  answerSyncs();
-  schedule();
-}
 
-/** Searches whose jobs are all indexed may answer. */
-function answerSyncs(): void {
-  while (syncs[0] && syncs[0].jobs.size === 0) port.postMessage({ type: 'synced', seq: syncs.shift()!.seq } satisfies FromWorker);
-}
-
-// Start-up: whatever changed while no indexer ran (or everything, for a new index).
-const done = new Map((indexer.allIndexed.all() as { job_id: string; indexed_to: number; final: number }[]).map((r) => [r.job_id, r]));
-for (const job of indexer.allJobs.iterate() as Iterable<{ id: string; status: JobStatus; log_length: number }>) {
-  const seen = done.get(job.id);
-  done.delete(job.id);
-  if (!seen || seen.indexed_to < job.log_length || (isTerminal(job.status) && !seen.final)) enqueue(job.id, 0);
-}
-for (const gone of done.keys()) enqueue(gone, 0);
-schedule();
-
-port.on('message', (msg: ToWorker) => {
-  if (msg.type === 'changed') {
-    lastChangeAt = Date.now();
-    for (const id of msg.jobIds) {
-      changedAt.set(id, lastChangeAt);
-      enqueue(id);
-    }
-  }
-  else if (msg.type === 'sync') {
-    syncs.push({ seq: msg.seq, jobs: new Set(pending.keys()) });
-    answerSyncs();
-  }
-  else if (msg.type === 'close') {
-    closed = true;
+  /** Runs `step` now if a job is due or a search waits, else when the next job is due. */
+  function schedule(): void {
+    if (closed) return;
     clearTimeout(timer);
-    indexer.close();
-    port.close();
-    return;
+    let next = Infinity;
+    for (const due of pending.values()) next = Math.min(next, due);
+    if (next !== Infinity) next = Math.max(next, restUntil);
+    const now = Date.now();
+    if (syncs.some((s) => s.jobs.size > 0) || next <= now) {
+      if (!immediate) {
+        immediate = true;
+        setImmediate(step);
+      }
+    } else if (next !== Infinity) timer = setTimeout(step, next - now);
   }
+
+  /** Indexes one job per turn (those a search waits for first), so messages are taken in between. */
+  function step(): void {
+    immediate = false;
+    if (closed) return;
+    const now = Date.now();
+    const wanted = syncs.find((s) => s.jobs.size > 0)?.jobs.values().next().value;
+    const jobId = wanted ?? (now >= restUntil ? [...pending].find(([, at]) => at <= now)?.[0] : undefined);
+    if (jobId !== undefined) {
+      pending.delete(jobId);
+      try {
+        // A log still being written faster than its window can be indexed waits until it slows down or a search asks.
+        const busy = wanted === undefined && now - (changedAt.get(jobId) ?? 0) < DELAY_MS;
+        if (indexer.indexJob(jobId, busy) === 'behind') {
+          enqueue(jobId);
+        } else {
+          changedAt.delete(jobId);
+          const took = Date.now() - now;
+          restUntil = Date.now() - lastChangeAt < DELAY_MS ? Date.now() + REST_FACTOR * took : 0;
+        }
+      } catch (err) {
+        if (err instanceof LogMoved) {
+          enqueue(jobId, 0);
+          return schedule();
+        }
+        // The job's next change retries it; the store logs why.
+        port.postMessage({ type: 'failed', message: `indexing ${jobId}: ${(err as Error).message}` } satisfies FromWorker);
+      }
+      for (const s of syncs) s.jobs.delete(jobId);
+    }
+    answerSyncs();
+    schedule();
+  }
+
+  /** Searches whose jobs are all indexed may answer. */
+  function answerSyncs(): void {
+    while (syncs[0] && syncs[0].jobs.size === 0) port.postMessage({ type: 'synced', seq: syncs.shift()!.seq } satisfies FromWorker);
+  }
+
+  // Start-up: whatever changed while no indexer ran (or everything, for a new index).
+  const done = new Map((indexer.allIndexed.all() as { job_id: string; indexed_to: number; final: number }[]).map((r) => [r.job_id, r]));
+  for (const job of indexer.allJobs.iterate() as Iterable<{ id: string; status: JobStatus; log_length: number }>) {
+    const seen = done.get(job.id);
+    done.delete(job.id);
+    if (!seen || seen.indexed_to < job.log_length || (isTerminal(job.status) && !seen.final)) enqueue(job.id, 0);
+  }
+  for (const gone of done.keys()) enqueue(gone, 0);
   schedule();
-});
-port.postMessage({ type: 'ready' } satisfies FromWorker);
+
+  port.on('message', (msg: ToWorker) => {
+    if (msg.type === 'changed') {
+      lastChangeAt = Date.now();
+      for (const id of msg.jobIds) {
+        changedAt.set(id, lastChangeAt);
+        enqueue(id);
+      }
+    }
+    else if (msg.type === 'sync') {
+      syncs.push({ seq: msg.seq, jobs: new Set(pending.keys()) });
+      answerSyncs();
+    }
+    else if (msg.type === 'close') {
+      closed = true;
+      clearTimeout(timer);
+      indexer.close();
+      port.close();
+      return;
+    }
+    schedule();
+  });
+  port.postMessage({ type: 'ready' } satisfies FromWorker);
+}

@@ -1,8 +1,9 @@
-import { Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { JobRecord } from '../core/job.js';
 import { blockMatches } from './search-text.js';
 import type { FromWorker, SearchWorkerData, ToWorker } from './sqlite-search-worker.js';
+import type { StoreThread } from './sqlite-thread.js';
 import type { LogSearchHit, LogSearchPage, LogSearchQuery } from './store.js';
 
 /** What answers need from the log store (read on the server's own connection, synchronously). */
@@ -29,22 +30,14 @@ interface BlockRow {
   lines: number;
 }
 
-function spawn(data: SearchWorkerData): Worker {
-  const url = new URL(`./sqlite-search-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-  if (url.pathname.endsWith('.ts')) {
-    // Run from TypeScript sources (tests, tsx): the worker compiles its module through tsx as we were.
-    const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
-    return new Worker(boot, { eval: true, workerData: data });
-  }
-  return new Worker(url, { workerData: data });
-}
-
 /**
- * The search side of the SQLite store: starts the indexer worker (sqlite-search-worker.ts), tells it
- * which jobs changed, and answers searches from its index plus the log bytes themselves.
+ * The search side of the SQLite store: starts the indexer (sqlite-search-worker.ts) on the store's
+ * background thread, tells it which jobs changed, and answers searches from its index plus the log bytes
+ * themselves.
  */
 export class SearchIndex {
-  #worker: Worker | null = null;
+  /** Our end of the channel to the running indexer. */
+  #port: MessagePort | null = null;
   #ready: Promise<void> | null = null;
   #db: Database.Database | null = null;
   #stmt: { matches: Database.Statement; block: Database.Statement; first: Database.Statement } | null = null;
@@ -56,6 +49,7 @@ export class SearchIndex {
 
   constructor(
     readonly files: SearchWorkerData,
+    readonly thread: StoreThread,
     readonly reader: LogReader,
     readonly onProblem: (message: string) => void,
   ) {}
@@ -63,25 +57,29 @@ export class SearchIndex {
   /** Starts the indexer (once); it catches up with everything logged while it did not run. */
   start(): Promise<void> {
     if (this.#ready) return this.#ready;
-    const worker = spawn(this.files);
-    this.#worker = worker;
+    let port: MessagePort;
+    try {
+      port = this.thread.startIndexer(this.files);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    this.#port = port;
+    let started = false;
     this.#ready = new Promise<void>((resolve, reject) => {
-      worker.on('message', (msg: FromWorker) => {
+      port.on('message', (msg: FromWorker) => {
         if (msg.type === 'ready') {
+          started = true;
           this.#open();
           resolve();
         } else if (msg.type === 'synced') {
           this.#synced.get(msg.seq)?.();
         } else this.onProblem(msg.message);
       });
-      worker.on('error', (err) => {
-        this.onProblem(`search indexer failed: ${err.message}`);
-        reject(err);
-      });
-      worker.on('exit', () => {
-        // A crashed indexer is started again by the next search; waiting searches answer now.
-        if (this.#worker === worker) this.#worker = null;
+      port.on('close', () => {
+        // A failed indexer is started again by the next search; waiting searches answer now.
+        if (this.#port === port) this.#port = null;
         this.#ready = null;
+        if (!started) reject(new Error('the search indexer did not start'));
         for (const done of this.#synced.values()) done();
       });
     });
@@ -105,7 +103,7 @@ export class SearchIndex {
 
   /** A job's log or status changed, or it was deleted (sent in batches, every CHANGES_EVERY_MS). */
   changed(jobId: string): void {
-    if (!this.#worker || this.#closed) return;
+    if (!this.#port || this.#closed) return;
     this.#changed.add(jobId);
     if (!this.#changesTimer) {
       this.#changesTimer = setTimeout(() => this.#sendChanges(), CHANGES_EVERY_MS);
@@ -119,7 +117,7 @@ export class SearchIndex {
     if (this.#changed.size === 0) return;
     const jobIds = [...this.#changed];
     this.#changed = new Set();
-    this.#worker?.postMessage({ type: 'changed', jobIds } satisfies ToWorker);
+    this.#port?.postMessage({ type: 'changed', jobIds } satisfies ToWorker);
   }
 
   /** Resolves once everything changed before the call is indexed (or after `ms`). */
@@ -136,7 +134,7 @@ export class SearchIndex {
       // Changes not told yet go first (the worker takes messages in order); those of this turn too.
       setImmediate(() => {
         this.#sendChanges();
-        this.#worker?.postMessage({ type: 'sync', seq } satisfies ToWorker);
+        this.#port?.postMessage({ type: 'sync', seq } satisfies ToWorker);
       });
     }).finally(() => this.#synced.delete(seq));
   }
@@ -179,12 +177,12 @@ export class SearchIndex {
   async close(): Promise<void> {
     this.#closed = true;
     this.#sendChanges();
-    const worker = this.#worker;
-    this.#worker = null;
-    if (worker) {
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.postMessage({ type: 'close' } satisfies ToWorker);
-      await exited;
+    const port = this.#port;
+    this.#port = null;
+    if (port) {
+      const ended = new Promise((resolve) => port.once('close', resolve));
+      port.postMessage({ type: 'close' } satisfies ToWorker);
+      await ended;
     }
     this.#db?.close();
   }

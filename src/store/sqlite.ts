@@ -9,12 +9,12 @@ import { StoreOpenError, StoreUnavailableError } from './errors.js';
 import { guard, storeFault } from './sqlite-faults.js';
 import { WalSync } from './sqlite-wal-sync.js';
 import { prepareStatements } from './sqlite-statements.js';
-import { Checkpointer } from './sqlite-checkpointer.js';
 import { Housekeeping } from './sqlite-housekeeping.js';
 import { JobQueries } from './sqlite-jobs.js';
 import { LogPacker, reclaimPages, RECLAIM_STEP_BYTES, unpackRange } from './sqlite-pack.js';
 import { prepareSchema } from './sqlite-schema.js';
 import { SearchIndex } from './sqlite-search.js';
+import { StoreThread } from './sqlite-thread.js';
 import { toJob, toUser, type JobRow, type UserRow } from './rows.js';
 import { verifySqlite } from './sqlite-verify.js';
 
@@ -93,8 +93,8 @@ export class SqliteStore implements Store {
   #closed = false;
   /** Flushes the WAL to disk (with `fsync`); null: commits are acknowledged once in the WAL. */
   readonly #walSync: WalSync | null;
-  /** Checkpoints off the event loop (the server); null: SQLite's automatic ones (the one-shot commands). */
-  readonly #checkpointer: Checkpointer | null = null;
+  /** Checkpoints off the event loop (the server's store) and runs the search indexer. */
+  readonly #thread: StoreThread;
   readonly #stmt: ReturnType<typeof prepareStatements>;
   readonly #jobs: JobQueries;
   readonly #search: SearchIndex;
@@ -133,8 +133,17 @@ export class SqliteStore implements Store {
     const db = this.#db;
     this.#jobs = new JobQueries(db);
     this.#housekeeping = new Housekeeping(db, options.dataDir);
+    const background = options.background ?? true;
+    this.#thread = new StoreThread({
+      file,
+      // The one-shot commands leave checkpoints to SQLite.
+      checkpointEveryMs: background ? 250 : null,
+      onProblem: options.onProblem ?? (() => undefined),
+      checkpointing: (running) => db.pragma(`wal_autocheckpoint = ${running ? 0 : 1000}`),
+    });
     this.#search = new SearchIndex(
       { logFile: file, indexFile: join(options.dataDir, 'search.db') },
+      this.#thread,
       {
         job: (id) => {
           const row = this.#stmt.getJob.get(id) as JobRow | undefined;
@@ -148,11 +157,6 @@ export class SqliteStore implements Store {
     if (options.indexLogs) this.#search.start().catch(() => undefined);
     this.#stmt = prepareStatements(db);
     // Finished logs left unpacked (by an older version, or a stop before the packer got to them).
-    const background = options.background ?? true;
-    if (background) {
-      db.pragma('wal_autocheckpoint = 0');
-      this.#checkpointer = new Checkpointer(file, options.onProblem ?? (() => undefined), () => db.pragma('wal_autocheckpoint = 1000'));
-    }
     this.#packer = new LogPacker(db, background);
     if (background) setImmediate(() => void this.#packer.packAll().catch(() => undefined));
   }
@@ -511,14 +515,14 @@ export class SqliteStore implements Store {
     await this.#packer.stop();
     if (this.#queue.length) this.#flush();
     await this.#walSync?.close();
-    await this.#checkpointer?.close();
+    await this.#search.close();
+    await this.#thread.close();
     // Pages freed by rewritten rows go back to the filesystem: a cleanly closed file holds no stale free pages.
     try {
       reclaimPages(this.#db, 4 * RECLAIM_STEP_BYTES);
     } catch {
       // A disk that cannot be written now: the pages stay free and are reused.
     }
-    await this.#search.close();
     this.#db.close();
   }
 }
