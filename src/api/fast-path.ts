@@ -8,7 +8,8 @@ import { finishedResponse, finishedResponseNow, type PlannedResponse } from './f
 import { logHeaders, type LogRequest } from './log-headers.js';
 import { pipeLog } from './log-stream.js';
 import { pickEncoding } from './range.js';
-import { countRequest, pipeFollowerToSocket, takeSocket } from './socket-follow.js';
+import { keptConnections, type KeptAnswer } from './kept-connection.js';
+import { countRequest, pipeFollowerToSocket, takeSocket, takeWhenFinished } from './socket-follow.js';
 
 /**
  * Called once the fast path has certainly taken the request (its head is written next); returns what to
@@ -80,23 +81,57 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     return e;
   };
 
+  /** The log a request path names, with its view and coding; null for a path or query this path leaves to Fastify. */
+  function logTarget(url: string, acceptEncoding: string | undefined) {
+    const m = LOG_PATH.exec(url);
+    const flags = m && simpleQuery(m[4]);
+    if (!m || !flags) return null;
+    const id = (m[2] ?? m[3])!;
+    const request: LogRequest = { id, view: flags.raw ? 'raw' : 'text', download: !!flags.download, encoding: encodingOf(acceptEncoding) };
+    return { id, kind: m[1] ? KINDS[m[1]]! : ('any' as const), request, stream: !!flags.stream, route: ROUTES[m[1] ?? '']! };
+  }
+
   /** What counts a response this path answers in the metrics once it is over, as Fastify's hook does for its routes. */
   function counter(method: string, route: string, started: number): (status: number) => void {
     const metrics = ctx.metrics;
     return metrics ? (status) => metrics.request(route, method, status, (performance.now() - started) / 1000) : () => undefined;
   }
 
+  const variantOf = (request: LogRequest) => `${request.view}-${request.download}-${request.encoding}`;
+  const cachedHead = (log: FinishedLog, request: LogRequest) => heads.get(log)?.get(variantOf(request));
+  const bodyOf = (log: FinishedLog, request: LogRequest) => (request.encoding ? log.compressedNow(request.view, request.encoding)! : log.view(request.view));
+
+  /**
+   * A GET off a kept connection (api/kept-connection.ts): answered here only as the path below answers
+   * it from a head made before, counted against the same limits and in the same metrics; everything else
+   * (over a limit included) is left to Node's HTTP server and so to the path below and Fastify.
+   */
+  const answerKept: KeptAnswer = ({ url, acceptEncoding }, socket) => {
+    const started = performance.now();
+    if (isClosing()) return null;
+    const target = logTarget(url, acceptEncoding);
+    const log = target && reads.cached(target.id);
+    if (!target || !log || (target.kind !== 'any' && target.kind !== log.kind)) return null;
+    const fields = cachedHead(log, target.request);
+    if (!fields || limits.check({ ip: socket.remoteAddress!, user: null, params: { id: target.id } })) return null;
+    counter('GET', target.route, started)(200);
+    return { fields, body: bodyOf(log, target.request) };
+  };
+  const keep = keptConnections(ctx.taken, answerKept);
+
   /** `answered` is called when this path has certainly taken the request (its head is written next). */
-  function sendFinished(req: IncomingMessage, res: ServerResponse, log: FinishedLog, request: LogRequest, fallback: () => void, answered: Answered): void {
+  function sendFinished(req: IncomingMessage, res: ServerResponse, log: FinishedLog, request: LogRequest, requestNo: number, fallback: () => void, answered: Answered): void {
     const ifNoneMatch = req.headers['if-none-match'];
-    const variant = `${request.view}-${request.download}-${request.encoding}`;
-    const head = ifNoneMatch === undefined ? heads.get(log)?.get(variant) : undefined;
+    const head = ifNoneMatch === undefined ? cachedHead(log, request) : undefined;
     if (head) {
       countWhenClosed(res, answered());
       res.writeHead(200, head);
-      res.end(request.encoding ? log.compressedNow(request.view, request.encoding) : log.view(request.view));
+      res.end(bodyOf(log, request));
+      // A client that asks again (polling) is answered without Node's HTTP server from now on.
+      if (req.method === 'GET') takeWhenFinished(req, res, requestNo, keep);
       return;
     }
+    const variant = variantOf(request);
     const send = (planned: PlannedResponse) => {
       const flat: (string | number)[] = [];
       for (const [name, value] of Object.entries({ ...CORS_RESPONSE_HEADERS, 'x-ratelimit-limit': limits.limitHeader(request.id), ...planned.headers })) {
@@ -155,24 +190,20 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     if ((req.method !== 'GET' && req.method !== 'HEAD') || isClosing()) return false;
     const h = req.headers;
     if (h.authorization !== undefined || h.range !== undefined) return false;
-    const m = LOG_PATH.exec(req.url!);
-    if (!m) return false;
-    const flags = simpleQuery(m[4]);
-    if (!flags) return false;
-    const id = (m[2] ?? m[3])!;
-    const kind = m[1] ? KINDS[m[1]]! : 'any';
-    const request: LogRequest = { id, view: flags.raw ? 'raw' : 'text', download: !!flags.download, encoding: encodingOf(h['accept-encoding']) };
+    const target = logTarget(req.url!, h['accept-encoding']);
+    if (!target) return false;
+    const { id, kind, request } = target;
     const started = performance.now();
-    const answered: Answered = () => counter(req.method!, ROUTES[m[1] ?? '']!, started);
+    const answered: Answered = () => counter(req.method!, target.route, started);
     const log = reads.cached(id);
     if (log) {
       if (kind !== 'any' && kind !== log.kind) return false;
       // Over a limit: Fastify answers (and counts the request once more, which changes nothing once over).
       if (limits.check({ ip: req.socket.remoteAddress!, user: null, params: { id } })) return false;
-      sendFinished(req, res, log, request, fallback, answered);
+      sendFinished(req, res, log, request, requestNo, fallback, answered);
       return true;
     }
-    if (!flags.stream || req.method !== 'GET') return false;
+    if (!target.stream || req.method !== 'GET') return false;
     follow(req, res, kind, request, requestNo, fallback, answered).catch((err: Error) => (res.headersSent ? (warn(err), res.destroy()) : fallback()));
     return true;
   };

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { EventEmitter } from 'node:events';
 import type { LogFollower } from '../live/follower.js';
@@ -50,11 +50,18 @@ export interface TakenSocket {
  * or Node does not look as expected.
  */
 export function takeSocket(res: ServerResponse, request: number): TakenSocket | null {
-  const socket = res.socket as (CountedSocket & { parser?: unknown }) | null;
+  const socket = res.socket as ParsedSocket | null;
   if (!socket || socket.destroyed || socket[REQUESTS] !== request || !res.chunkedEncoding || !isParser(socket.parser)) return null;
-  const parser = socket.parser;
   const keepAlive = res.shouldKeepAlive;
   res.detachSocket(socket);
+  releaseFromParser(socket, socket.parser);
+  return { socket, keepAlive };
+}
+
+type ParsedSocket = CountedSocket & { parser?: unknown };
+
+/** Lets Node's HTTP server go of a connection: its listeners go, the parser stops reading and is freed. */
+function releaseFromParser(socket: ParsedSocket, parser: HttpParser): void {
   socket.removeAllListeners();
   socket.parser = null;
   // From now on the socket reads for itself: nothing more reaches the parser, no request is queued behind this one.
@@ -62,7 +69,38 @@ export function takeSocket(res: ServerResponse, request: number): TakenSocket | 
   parser.remove();
   // Freed later, not while it may still be on the stack.
   setImmediate(freeParser, parser);
-  return { socket, keepAlive };
+}
+
+const BEGUN = Symbol('messageBegun');
+
+/** The parser's message-begin callback while a connection may be kept: a request started arriving. */
+function markBegun(this: Record<symbol, unknown>): void {
+  this[BEGUN] = true;
+}
+
+/**
+ * Takes a keep-alive connection from Node's HTTP server once the response to `request` (its number from
+ * `countRequest`) is finished, as `takeSocket` does for a follower, and calls `keep` with it. Nothing is
+ * taken where another request started arriving meanwhile (a pipelining client: its first bytes are in the
+ * parser already), the request had a body, the connection closes after this response, or Node does not
+ * look as expected.
+ */
+export function takeWhenFinished(req: IncomingMessage, res: ServerResponse, request: number, keep: (socket: Socket) => void): void {
+  const socket = res.socket as ParsedSocket | null;
+  const parser = socket?.parser;
+  const messageBegin = (parser as { constructor?: { kOnMessageBegin?: unknown } } | undefined)?.constructor?.kOnMessageBegin;
+  if (!socket || !isParser(parser) || typeof messageBegin !== 'number' || !res.shouldKeepAlive) return;
+  if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return;
+  const slots = parser as unknown as Record<number | symbol, unknown>;
+  slots[messageBegin] = markBegun;
+  res.once('finish', () => {
+    const begun = slots[BEGUN] === true;
+    slots[messageBegin] = null;
+    delete slots[BEGUN];
+    if (begun || socket.destroyed || socket.parser !== parser || socket[REQUESTS] !== request) return;
+    releaseFromParser(socket, parser);
+    keep(socket);
+  });
 }
 
 /**
@@ -72,25 +110,43 @@ export function takeSocket(res: ServerResponse, request: number): TakenSocket | 
  */
 export class TakenConnections {
   readonly #open = new Set<Socket>();
+  /** Those kept between requests (api/kept-connection.ts), which a shutdown closes at once, as Node closes its idle ones. */
+  readonly #kept = new Set<Socket>();
 
-  constructor(private readonly server: EventEmitter) {}
+  constructor(readonly server: EventEmitter & { keepAliveTimeout: number }) {}
 
   add(socket: Socket): void {
     this.#open.add(socket);
   }
 
+  keep(socket: Socket): void {
+    this.#open.add(socket);
+    this.#kept.add(socket);
+  }
+
   /** The socket closed. */
   delete(socket: Socket): void {
     this.#open.delete(socket);
+    this.#kept.delete(socket);
   }
 
   /** Back to the HTTP server, with what the client sent meanwhile (its next request) still to be read. */
   giveBack(socket: Socket, unread: Buffer[]): void {
-    this.#open.delete(socket);
+    this.delete(socket);
     socket.removeAllListeners();
+    socket.setTimeout(0);
     socket.pause();
     if (unread.length) socket.unshift(Buffer.concat(unread));
     this.server.emit('connection', socket);
+  }
+
+  /** A shutdown begins: kept connections read no more requests and close once what was written to them is out. */
+  closeKept(): void {
+    for (const socket of this.#kept) {
+      socket.removeAllListeners('data');
+      socket.pause();
+      socket.destroySoon();
+    }
   }
 
   cutAll(): void {

@@ -169,6 +169,8 @@ export async function startServer(config: Config, logger: boolean | object = fal
         await deadlines.stop();
         await expirer.stop();
         service.close();
+        // Connections kept between polls close at once, as Node's server closes its idle ones.
+        taken.closeKept();
         for (const f of followers) f.stop();
         // Stopped streams close their connections once their last bytes are out, responses finished from
         // now on say `Connection: close`; after a grace period whatever is still open is cut: a reader that
