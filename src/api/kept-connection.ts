@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { TakenConnections } from './socket-follow.js';
+import { destroySocket, ignore, type TakenConnections } from './socket-follow.js';
 
 /** A request off a kept connection, as far as the answer depends on it. */
 export interface SimpleGet {
@@ -87,11 +87,6 @@ class ResponseCache {
   }
 }
 
-function destroySocket(this: Socket): void {
-  this.destroy();
-}
-function ignore(): void {}
-
 /**
  * Serves a keep-alive connection taken from Node's HTTP server (socket-follow.ts, `takeWhenFinished`)
  * without it: each whole request head that `parseSimpleGet` accepts and `answer` answers gets its
@@ -101,9 +96,9 @@ function ignore(): void {}
  * Why by hand: polling a finished log is the API's most frequent request, and Node's HTTP server costs
  * more per request than the answer itself (wrk -t1 -c50 on one 4 KB body, this machine: a bare
  * `node:http` server 32-35k req/s, nginx 44.5k, a bare `net` server 55-60k). A client that polls pays
- * Node's parser once per connection, not once per request. Timeouts are Node's: an idle connection is
- * closed after the server's keep-alive timeout (plus the second Node adds); a request that arrives in
- * pieces is Node's to wait for, under its headers timeout.
+ * for Node's HTTP server on its first two requests of a connection, not on every one. Timeouts are
+ * Node's: an idle connection is closed after the server's keep-alive timeout (plus the second Node
+ * adds); a request that arrives in pieces is Node's to wait for, under its headers timeout.
  */
 function serveKept(taken: TakenConnections, socket: Socket, answer: KeptAnswer, responses: ResponseCache): void {
   const keepAliveMs = taken.server.keepAliveTimeout;

@@ -160,10 +160,10 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const MAX_UNREAD = 64 * 1024;
 
 /** Listeners shared by every taken socket, rather than closures of its own. */
-function destroySocket(this: Socket): void {
+export function destroySocket(this: Socket): void {
   this.destroy();
 }
-function ignore(): void {}
+export function ignore(): void {}
 
 /**
  * A follower written to a taken socket as the chunked body its head announced, with backpressure. After
