@@ -12,7 +12,7 @@ import v8 from 'node:v8';
  * connects. `--max-semi-space-size=2` was tried too: 15-30 MB less, but it slowed the finished-log GETs
  * by 10-20 % and can only be set on Node's command line.
  */
-export const HEAP_GROWING_PERCENT = 50;
+const HEAP_GROWING_PERCENT = 50;
 
 /** Node's own options: its command line and NODE_OPTIONS, which process.execArgv does not show. */
 function nodeOptions(): string[] {

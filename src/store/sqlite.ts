@@ -134,11 +134,12 @@ export class SqliteStore implements Store {
     this.#jobs = new JobQueries(db);
     this.#housekeeping = new Housekeeping(db, options.dataDir);
     const background = options.background ?? true;
+    const onProblem = options.onProblem ?? (() => undefined);
     this.#thread = new StoreThread({
       file,
       // The one-shot commands leave checkpoints to SQLite.
       checkpointEveryMs: background ? 250 : null,
-      onProblem: options.onProblem ?? (() => undefined),
+      onProblem,
       checkpointing: (running) => db.pragma(`wal_autocheckpoint = ${running ? 0 : 1000}`),
     });
     this.#search = new SearchIndex(
@@ -152,7 +153,7 @@ export class SqliteStore implements Store {
         logStart: (id) => (this.#stmt.logRow.get(id) as LogRow | undefined)?.log_start ?? null,
         read: (id, from, to) => this.#readRange(id, from, to),
       },
-      options.onProblem ?? (() => undefined),
+      onProblem,
     );
     if (options.indexLogs) this.#search.start().catch(() => undefined);
     this.#stmt = prepareStatements(db);
