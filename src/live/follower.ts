@@ -199,6 +199,9 @@ export class LogFollower extends Readable {
 
   #pump(): void {
     if (this.#pumping || !this.#started || !this.#wanted || this.destroyed) return;
+    // Caught up with a running log, as a live follower is between appends: the loop would return at once,
+    // so it is not started (an async call and its promise per follower and append, in the fan-out's profile).
+    if (!this.#stopped && this.#finalEnd === null && this.#next >= this.#knownEnd && this.#next < this.#limit) return;
     this.#pumping = true;
     this.#pumpLoop().catch((err) => this.destroy(err as Error));
   }
