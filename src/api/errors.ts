@@ -24,14 +24,19 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
     .send(envelope(err));
 }
 
-/** Turns the service's refusals and Fastify's own errors (bad JSON, too large, ...) into the Apify types; anything unexpected is a 500 without details. */
-function toApiError(err: FastifyError, req: FastifyRequest, maxBodyBytes: number): ApiError {
+/** The Apify error for what the service or the store threw (a refusal, a store that cannot write); null for anything else. */
+export function apiErrorOf(err: unknown): ApiError | null {
   if (err instanceof ApiError) return err;
   if (err instanceof DomainError) return refusalToApi(err.refusal);
+  if (err instanceof StoreUnavailableError) return serviceUnavailable(err.message);
+  return null;
+}
+
+/** Turns the service's refusals and Fastify's own errors (bad JSON, too large, ...) into the Apify types; anything unexpected is a 500 without details. */
+function toApiError(err: FastifyError, req: FastifyRequest, maxBodyBytes: number): ApiError {
+  const known = apiErrorOf(err);
+  if (known) return known;
   if (err.validation) return validationError(err, req);
-  if (err instanceof StoreUnavailableError) {
-    return serviceUnavailable(err.message);
-  }
   // zlib's errors while inflating a request body: the client sent bytes that are not what it declared.
   if (typeof err.code === 'string' && /^(Z_|ERR_BROTLI|ERR_ZLIB)/.test(err.code)) {
     return invalidInput('The request body could not be decompressed with its Content-Encoding.');

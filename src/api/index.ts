@@ -5,6 +5,7 @@ import { registerBodyDecoding, registerBodyParsers } from './body.js';
 import type { ApiContext } from './context.js';
 import { registerCors } from './cors.js';
 import { registerErrorHandling } from './errors.js';
+import { appendFastPath } from './append-fast-path.js';
 import { logFastPath, type FastPath } from './fast-path.js';
 import { jobRoutes } from './jobs.js';
 import { actorRoutes } from './actors.js';
@@ -18,9 +19,9 @@ import { viewerRoutes } from './viewer.js';
 
 /**
  * The whole /v2 API on one Fastify instance. Returns the fast path the HTTP server tries first for GETs of
- * logs (none with private reads: those need the token checked).
+ * logs (none with private reads: those need the token checked) and for appends.
  */
-export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosing: () => boolean): Promise<FastPath | null> {
+export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosing: () => boolean): Promise<FastPath> {
   registerErrorHandling(app, ctx.config.maxBodyBytes);
   // First: it collects the routes registered after it.
   await registerOpenApi(app);
@@ -43,5 +44,9 @@ export async function registerApi(app: FastifyInstance, ctx: ApiContext, isClosi
   sectionRoutes(app, ctx);
   await viewerRoutes(app);
   const warn = (err: Error) => app.log.warn({ err }, 'log response failed');
-  return ctx.config.privateReads ? null : logFastPath(ctx, limits, isClosing, warn);
+  const appends = appendFastPath(ctx, limits, isClosing, (err) => app.log.error({ err }, 'request failed'));
+  if (ctx.config.privateReads) return appends;
+  const reads = logFastPath(ctx, limits, isClosing, warn);
+  // Reads first: that path counts every request on a connection (api/socket-follow.ts).
+  return (req, res, fallback) => reads(req, res, fallback) || appends(req, res, fallback);
 }

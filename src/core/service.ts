@@ -16,6 +16,8 @@ import { DEFAULT_RETENTION_CHARS } from './retention.js';
 
 /** Longest `waitForFinish` we hold a request for, as Apify does. */
 export const MAX_WAIT_SECS = 60;
+/** Users whose tokens are kept resolved in memory (a few hundred bytes each). */
+const MAX_KNOWN_USERS = 10_000;
 /** Page size of the reads that look for sections. */
 const SECTION_READ_BYTES = 1 << 20;
 
@@ -66,6 +68,8 @@ export interface AppendOutcome {
 export class JobService {
   /** Aborted on close, so held `waitForFinish` requests answer at once. */
   readonly #closing = new AbortController();
+  /** Users found by token hash (see `userByTokenHash`), the oldest dropped first past MAX_KNOWN_USERS. */
+  readonly #users = new Map<string, UserRecord>();
   /** Reading logs: finished ones from memory, stored bytes, live followers. */
   readonly reads: LogReads;
 
@@ -273,9 +277,23 @@ export class JobService {
     return this.store.userById(id);
   }
 
-  /** The user owning a token, by the token's hash (request authentication). */
-  userByTokenHash(tokenHash: string): Promise<UserRecord | null> {
-    return this.store.userByTokenHash(tokenHash);
+  /**
+   * The user owning a token, by the token's hash (request authentication). Found users are kept: a user
+   * and its token never change and are never deleted (no API or command does either), so an entry cannot
+   * go stale; a token not found is looked up again each time, since its user may be added meanwhile
+   * (`buildlog users add`, another node). A store read per request was a tenth of the server's CPU in the
+   * fan-out row (a read transaction in WAL mode takes the -shm locks). Were tokens ever revoked, this
+   * cache would have to be told, on every node.
+   */
+  async userByTokenHash(tokenHash: string): Promise<UserRecord | null> {
+    const known = this.#users.get(tokenHash);
+    if (known) return known;
+    const user = await this.store.userByTokenHash(tokenHash);
+    if (user) {
+      if (this.#users.size >= MAX_KNOWN_USERS) this.#users.delete(this.#users.keys().next().value!);
+      this.#users.set(tokenHash, user);
+    }
+    return user;
   }
 
   /** Removes a job and its log; its followers end and its waiters answer. */
@@ -287,7 +305,7 @@ export class JobService {
   }
 
   /** Appends bytes to a job's log and tells every follower. */
-  async append(job: JobRecord, data: Buffer, expectedOffset?: number): Promise<AppendOutcome> {
+  async append(job: Pick<JobRecord, 'id' | 'userId'>, data: Buffer, expectedOffset?: number): Promise<AppendOutcome> {
     const { maxBytesPerUser } = this.options;
     if (data.length > 0) this.hooks.beforeAppend?.(data.length);
     // Checked before the append, so concurrent appends may overshoot by their own size at most.
