@@ -72,7 +72,8 @@ export function appendFastPath(ctx: ApiContext, limits: RateLimits, isClosing: (
     if (!user || !job || job.userId !== user.id || isClosing() || limits.check({ ip: req.socket.remoteAddress!, user, params: { id } })) {
       return fallback();
     }
-    res.once('close', () => metrics?.request(ROUTE, 'POST', res.statusCode, (performance.now() - started) / 1000));
+    // Once answered: a client gone before its body was whole is not a request answered.
+    res.once('finish', () => metrics?.request(ROUTE, 'POST', res.statusCode, (performance.now() - started) / 1000));
     const data = await readBody(req, length);
     // The client went away before its body was whole: nothing was appended, and there is no one to answer.
     if (!data) return void res.destroy();
