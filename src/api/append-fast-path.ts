@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { bearerToken } from '../auth/request-auth.js';
 import { hashToken } from '../auth/tokens.js';
 import type { JobRecord } from '../core/job.js';
 import type { RateLimits } from '../limits/rate-limit.js';
@@ -7,13 +8,11 @@ import type { ApiContext } from './context.js';
 import { CORS_RESPONSE_HEADERS } from './cors.js';
 import { apiErrorOf } from './errors.js';
 import type { FastPath } from './fast-path.js';
+import { APPEND_ROUTE, LOG_OFFSET_PATTERN } from './producer.js';
 
 const CHUNKS_PATH = /^\/v2\/logs\/([A-Za-z0-9]{1,64})\/chunks$/;
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
-/** The route's schema for `X-Log-Offset`. */
-const OFFSET = /^\s*\d{1,15}\s*$/;
+const OFFSET = new RegExp(LOG_OFFSET_PATTERN);
 const CONTENT_LENGTH = /^\d{1,15}$/;
-const ROUTE = '/v2/logs/:id/chunks';
 const JSON_TYPE = 'application/json; charset=utf-8';
 /** Jobs whose owner is kept in memory (the running builds a node takes appends for). */
 const MAX_KNOWN_JOBS = 10_000;
@@ -73,7 +72,7 @@ export function appendFastPath(ctx: ApiContext, limits: RateLimits, isClosing: (
       return fallback();
     }
     // Once answered: a client gone before its body was whole is not a request answered.
-    res.once('finish', () => metrics?.request(ROUTE, 'POST', res.statusCode, (performance.now() - started) / 1000));
+    res.once('finish', () => metrics?.request(APPEND_ROUTE, 'POST', res.statusCode, (performance.now() - started) / 1000));
     const data = await readBody(req, length);
     // The client went away before its body was whole: nothing was appended, and there is no one to answer.
     if (!data) return void res.destroy();
@@ -94,7 +93,7 @@ export function appendFastPath(ctx: ApiContext, limits: RateLimits, isClosing: (
     const m = CHUNKS_PATH.exec(req.url!);
     if (!m) return false;
     const h = req.headers;
-    const token = h.authorization === undefined ? null : BEARER.exec(h.authorization)?.[1];
+    const token = h.authorization === undefined ? null : bearerToken(h.authorization);
     const length = h['content-length'];
     if (!token || length === undefined || !CONTENT_LENGTH.test(length) || Number(length) > config.maxBodyBytes) return false;
     if (h['content-encoding'] !== undefined || h['transfer-encoding'] !== undefined || h.expect !== undefined) return false;

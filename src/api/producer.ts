@@ -11,6 +11,10 @@ import { createJobBody, data, errors, JOB, SET_STATUS_BODY } from './schemas.js'
 import { jobToWire } from './wire.js';
 import { listOwnJobs } from './lists.js';
 
+/** The append's route, and the pattern its schema gives `X-Log-Offset` (api/append-fast-path.ts takes the same). */
+export const APPEND_ROUTE = '/v2/logs/:id/chunks';
+export const LOG_OFFSET_PATTERN = '^\\s*\\d{1,15}\\s*$';
+
 const APPEND_RESULT = {
   type: 'object',
   properties: {
@@ -136,7 +140,7 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_req, body, done) =>
       done(null, body),
     );
-    jobResource(scope, 'any', '/v2/logs/:id/chunks', {
+    jobResource(scope, 'any', APPEND_ROUTE, {
       POST: {
         schema: {
           summary: 'Append to a log (producer)',
@@ -149,7 +153,7 @@ export function producerRoutes(app: FastifyInstance, ctx: ApiContext): void {
           headers: {
             type: 'object',
             properties: {
-              'x-log-offset': { type: 'string', pattern: '^\\s*\\d{1,15}\\s*$', description: 'where the chunk starts in the log', 'x-expects': 'a non-negative integer' },
+              'x-log-offset': { type: 'string', pattern: LOG_OFFSET_PATTERN, description: 'where the chunk starts in the log', 'x-expects': 'a non-negative integer' },
             },
           },
           // Documentation only: no request has this media type, so nothing is validated (the bytes are the log's).

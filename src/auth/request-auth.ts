@@ -14,14 +14,16 @@ declare module 'fastify' {
   }
 }
 
+/** The token of a well-formed `Authorization: Bearer <token>` header, else null. */
+export function bearerToken(header: string): string | null {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? null;
+}
+
 /** The token from `Authorization: Bearer <token>` or `?token=`; the header wins. */
 function tokenOf(req: FastifyRequest): string | undefined {
   const header = req.headers.authorization;
-  if (header) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) return header.trim() || undefined; // a malformed header is an invalid token, not an absent one
-    return match[1];
-  }
+  // A malformed header is an invalid token, not an absent one.
+  if (header) return bearerToken(header) ?? (header.trim() || undefined);
   const query = (req.query as Record<string, unknown> | undefined)?.token;
   return typeof query === 'string' && query !== '' ? query : undefined;
 }
