@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bearerToken } from '../auth/request-auth.js';
 import { hashToken } from '../auth/tokens.js';
+import { BoundedMap } from '../core/bounded-map.js';
 import type { JobRecord } from '../core/job.js';
 import type { RateLimits } from '../limits/rate-limit.js';
 import { envelope, internalError, type ApiError } from './api-error.js';
 import type { ApiContext } from './context.js';
 import { CORS_RESPONSE_HEADERS } from './cors.js';
 import { apiErrorOf } from './errors.js';
-import type { FastPath } from './fast-path.js';
+import { requestCounter, type FastPath } from './fast-path.js';
 import { APPEND_ROUTE, LOG_OFFSET_PATTERN } from './producer.js';
 
 const CHUNKS_PATH = /^\/v2\/logs\/([A-Za-z0-9]{1,64})\/chunks$/;
@@ -36,12 +37,11 @@ export function appendFastPath(ctx: ApiContext, limits: RateLimits, isClosing: (
    * The owners of jobs appended to, by id: a job's owner never changes, and an append to a job deleted
    * since is refused by the store as it would be by the route (404). Spares a store read per append.
    */
-  const owners = new Map<string, Owned>();
+  const owners = new BoundedMap<string, Owned>(MAX_KNOWN_JOBS);
   async function ownerOf(id: string): Promise<Owned | null> {
     const job = await service.store.getJob(id);
     if (!job) return null;
     const owned = { id: job.id, userId: job.userId };
-    if (owners.size >= MAX_KNOWN_JOBS) owners.delete(owners.keys().next().value!);
     owners.set(id, owned);
     return owned;
   }
@@ -72,7 +72,8 @@ export function appendFastPath(ctx: ApiContext, limits: RateLimits, isClosing: (
       return fallback();
     }
     // Once answered: a client gone before its body was whole is not a request answered.
-    res.once('finish', () => metrics?.request(APPEND_ROUTE, 'POST', res.statusCode, (performance.now() - started) / 1000));
+    const count = requestCounter(metrics, 'POST', APPEND_ROUTE, started);
+    res.once('finish', () => count(res.statusCode));
     const data = await readBody(req, length);
     // The client went away before its body was whole: nothing was appended, and there is no one to answer.
     if (!data) return void res.destroy();

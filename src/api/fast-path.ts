@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTerminal, type JobKind } from '../core/job.js';
 import type { RateLimits } from '../limits/rate-limit.js';
+import type { Metrics } from '../ops/metrics.js';
 import type { Encoding, FinishedLog } from '../reading/finished-log.js';
 import type { ApiContext } from './context.js';
 import { CORS_RESPONSE_HEADERS } from './cors.js';
@@ -31,6 +32,14 @@ function whenFollowEnds(releaseSlot: () => void, count: (status: number) => void
 /** Counts a response held by Node's HTTP server once it has closed, with the status it went out with. */
 function countWhenClosed(res: ServerResponse, count: (status: number) => void): void {
   res.once('close', () => count(res.statusCode));
+}
+
+/**
+ * What counts a response answered in front of Fastify in the metrics once it is over, as Fastify's hook
+ * does for its routes (`started`: the request's arrival, from `performance.now()`).
+ */
+export function requestCounter(metrics: Metrics | undefined, method: string, route: string, started: number): (status: number) => void {
+  return metrics ? (status) => metrics.request(route, method, status, (performance.now() - started) / 1000) : () => undefined;
 }
 
 /** Handles the request and returns true, or returns false and leaves it to Fastify. */
@@ -91,12 +100,6 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     return { id, kind: m[1] ? KINDS[m[1]]! : ('any' as const), request, stream: !!flags.stream, route: ROUTES[m[1] ?? '']! };
   }
 
-  /** What counts a response this path answers in the metrics once it is over, as Fastify's hook does for its routes. */
-  function counter(method: string, route: string, started: number): (status: number) => void {
-    const metrics = ctx.metrics;
-    return metrics ? (status) => metrics.request(route, method, status, (performance.now() - started) / 1000) : () => undefined;
-  }
-
   const variantOf = (request: LogRequest) => `${request.view}-${request.download}-${request.encoding}`;
   const cachedHead = (log: FinishedLog, request: LogRequest) => heads.get(log)?.get(variantOf(request));
   const bodyOf = (log: FinishedLog, request: LogRequest) => (request.encoding ? log.compressedNow(request.view, request.encoding)! : log.view(request.view));
@@ -114,7 +117,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     if (!target || !log || (target.kind !== 'any' && target.kind !== log.kind)) return null;
     const fields = cachedHead(log, target.request);
     if (!fields || limits.check({ ip: socket.remoteAddress!, user: null, params: { id: target.id } })) return null;
-    counter('GET', target.route, started)(200);
+    requestCounter(ctx.metrics, 'GET', target.route, started)(200);
     return { fields, body: bodyOf(log, target.request) };
   };
   const keep = keptConnections(ctx.taken, answerKept);
@@ -194,7 +197,7 @@ export function logFastPath(ctx: ApiContext, limits: RateLimits, isClosing: () =
     if (!target) return false;
     const { id, kind, request } = target;
     const started = performance.now();
-    const answered: Answered = () => counter(req.method!, target.route, started);
+    const answered: Answered = () => requestCounter(ctx.metrics, req.method!, target.route, started);
     const log = reads.cached(id);
     if (log) {
       if (kind !== 'any' && kind !== log.kind) return false;

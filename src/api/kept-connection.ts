@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { BoundedMap } from '../core/bounded-map.js';
 import { destroySocket, ignore, type TakenConnections } from './socket-follow.js';
 
 /** A request off a kept connection, as far as the answer depends on it. */
@@ -65,7 +66,7 @@ const WHOLE_MAX_COUNT = 256;
  * written with one write, as nginx writes a static file.
  */
 class ResponseCache {
-  readonly #made = new Map<readonly (string | number)[], { second: number; head: Buffer; whole: Buffer | null }>();
+  readonly #made = new BoundedMap<readonly (string | number)[], { second: number; head: Buffer; whole: Buffer | null }>(WHOLE_MAX_COUNT);
 
   constructor(private readonly keepAliveSecs: number) {}
 
@@ -79,9 +80,7 @@ class ResponseCache {
       text += `Date: ${httpDate(second)}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=${this.keepAliveSecs}\r\n\r\n`;
       const head = Buffer.from(text, 'latin1');
       made = { second, head, whole: body.length <= WHOLE_MAX_BODY ? Buffer.concat([head, body]) : null };
-      this.#made.delete(fields);
       this.#made.set(fields, made);
-      if (this.#made.size > WHOLE_MAX_COUNT) this.#made.delete(this.#made.keys().next().value!);
     }
     return made.whole ?? [made.head, body];
   }

@@ -2,6 +2,7 @@ import { eventTime, type LiveBus } from '../live/bus.js';
 import { LogReads } from '../reading/log-reads.js';
 import type { JobListQuery, JobPage, LogSearchPage, LogSearchQuery, Store, UserRecord } from '../store/store.js';
 import { SectionTracker, type Section } from '../text/sections.js';
+import { BoundedMap } from './bounded-map.js';
 import { refuse } from './errors.js';
 import { newId } from './ids.js';
 import {
@@ -69,7 +70,7 @@ export class JobService {
   /** Aborted on close, so held `waitForFinish` requests answer at once. */
   readonly #closing = new AbortController();
   /** Users found by token hash (see `userByTokenHash`), the oldest dropped first past MAX_KNOWN_USERS. */
-  readonly #users = new Map<string, UserRecord>();
+  readonly #users = new BoundedMap<string, UserRecord>(MAX_KNOWN_USERS);
   /** Reading logs: finished ones from memory, stored bytes, live followers. */
   readonly reads: LogReads;
 
@@ -289,10 +290,7 @@ export class JobService {
     const known = this.#users.get(tokenHash);
     if (known) return known;
     const user = await this.store.userByTokenHash(tokenHash);
-    if (user) {
-      if (this.#users.size >= MAX_KNOWN_USERS) this.#users.delete(this.#users.keys().next().value!);
-      this.#users.set(tokenHash, user);
-    }
+    if (user) this.#users.set(tokenHash, user);
     return user;
   }
 
